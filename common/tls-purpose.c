@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Recognise TLS handshake signature inputs (see include/tls-purpose.h).
+ * Every check is exact: fixed prefixes, known lengths, and structures that
+ * must parse to the last byte.  Nothing here allocates.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "tls-purpose.h"
+
+#define TLS13_PAD_LEN 64
+#define TLS13_SERVER_CTX "TLS 1.3, server CertificateVerify"
+#define TLS13_CLIENT_CTX "TLS 1.3, client CertificateVerify"
+#define TLS13_CTX_LEN 33 /* both context strings */
+#define TLS12_RANDOMS_LEN 64
+
+/* TLS 1.3 CertificateVerify content (RFC 8446 4.4.3): 64 spaces, the
+ * context string, a zero byte, then the transcript hash (SHA-256 or
+ * SHA-384: the hashes of the TLS 1.3 cipher suites). */
+static bool is_tls13_cv(const uint8_t *m, size_t len, const char *ctx)
+{
+    size_t hlen;
+
+    if (len < TLS13_PAD_LEN + TLS13_CTX_LEN + 1)
+        return false;
+    hlen = len - (TLS13_PAD_LEN + TLS13_CTX_LEN + 1);
+    if (hlen != 32 && hlen != 48)
+        return false;
+    for (size_t i = 0; i < TLS13_PAD_LEN; i++)
+        if (m[i] != 0x20)
+            return false;
+    return memcmp(m + TLS13_PAD_LEN, ctx, TLS13_CTX_LEN) == 0 &&
+           m[TLS13_PAD_LEN + TLS13_CTX_LEN] == 0;
+}
+
+/* The length of the public point a named group's ECDHE params must carry,
+ * and the point's first byte (0 = any). */
+static bool ec_group_point(uint16_t group, size_t *ret_len, uint8_t *ret_first)
+{
+    switch (group) {
+    case 23: /* secp256r1 */
+    case 26: /* brainpoolP256r1 */
+        *ret_len = 65;
+        *ret_first = 0x04;
+        return true;
+    case 24: /* secp384r1 */
+    case 27: /* brainpoolP384r1 */
+        *ret_len = 97;
+        *ret_first = 0x04;
+        return true;
+    case 28: /* brainpoolP512r1 */
+        *ret_len = 129;
+        *ret_first = 0x04;
+        return true;
+    case 25: /* secp521r1 */
+        *ret_len = 133;
+        *ret_first = 0x04;
+        return true;
+    case 29: /* x25519 */
+        *ret_len = 32;
+        *ret_first = 0;
+        return true;
+    case 30: /* x448 */
+        *ret_len = 56;
+        *ret_first = 0;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool get_u16(const uint8_t **p, size_t *left, uint16_t *v)
+{
+    if (*left < 2)
+        return false;
+    *v = (uint16_t)((*p)[0] << 8 | (*p)[1]);
+    *p += 2;
+    *left -= 2;
+    return true;
+}
+
+/* A u16-length-prefixed DH value: 1..max bytes, not all zero in front. */
+static bool get_dh_value(const uint8_t **p, size_t *left, size_t min,
+                         size_t max, size_t *ret_len)
+{
+    uint16_t n;
+
+    if (!get_u16(p, left, &n) || n < min || n > max || n > *left)
+        return false;
+    *p += n;
+    *left -= n;
+    *ret_len = n;
+    return true;
+}
+
+/* TLS 1.2 ServerKeyExchange signature input (RFC 5246 7.4.3, RFC 8422 5.4):
+ * client_random || server_random || ServerECDHParams or ServerDHParams. */
+static bool is_tls12_ske(const uint8_t *m, size_t len)
+{
+    const uint8_t *p;
+    size_t left, plen, glen, ylen;
+
+    if (len <= TLS12_RANDOMS_LEN)
+        return false;
+    p = m + TLS12_RANDOMS_LEN;
+    left = len - TLS12_RANDOMS_LEN;
+
+    if (p[0] == 3) { /* ECCurveType named_curve */
+        uint16_t group = 0;
+        size_t want = 0;
+        uint8_t first = 0;
+
+        p++;
+        left--;
+        if (!get_u16(&p, &left, &group) || !ec_group_point(group, &want, &first))
+            return false;
+        if (left != 1 + want || p[0] != want)
+            return false;
+        return first == 0 || p[1] == first;
+    }
+    /* ServerDHParams: p (1024..8192 bits), g, Ys; nothing after. */
+    if (!get_dh_value(&p, &left, 128, 1024, &plen) ||
+        !get_dh_value(&p, &left, 1, plen, &glen) ||
+        !get_dh_value(&p, &left, 1, plen, &ylen))
+        return false;
+    return left == 0;
+}
+
+/* TLS 1.2 client CertificateVerify input (RFC 5246 7.4.8): all handshake
+ * messages from ClientHello up to and including ClientKeyExchange, each
+ * {type u8, length u24, body}. */
+static bool is_tls12_client_cv(const uint8_t *m, size_t len)
+{
+    size_t off = 0, count = 0;
+    bool saw_server_cert = false;
+    uint8_t type = 0;
+
+    while (off < len) {
+        size_t blen;
+
+        if (len - off < 4)
+            return false;
+        type = m[off];
+        blen = (size_t)m[off + 1] << 16 | (size_t)m[off + 2] << 8 | m[off + 3];
+        if (blen > len - off - 4)
+            return false;
+        if (count == 0 && type != 1) /* client_hello */
+            return false;
+        if (count == 1 && type != 2) /* server_hello */
+            return false;
+        if (type == 11 && count >= 2)
+            saw_server_cert = true;
+        off += 4 + blen;
+        count++;
+    }
+    return count >= 4 && saw_server_cert && type == 16; /* client_key_exchange */
+}
+
+enum tls_input tls_input_classify(const uint8_t *msg, size_t len)
+{
+    if (!msg)
+        return TLS_INPUT_NONE;
+    if (is_tls13_cv(msg, len, TLS13_SERVER_CTX))
+        return TLS_INPUT_TLS13_SERVER_CV;
+    if (is_tls13_cv(msg, len, TLS13_CLIENT_CTX))
+        return TLS_INPUT_TLS13_CLIENT_CV;
+    if (is_tls12_ske(msg, len))
+        return TLS_INPUT_TLS12_SKE;
+    if (is_tls12_client_cv(msg, len))
+        return TLS_INPUT_TLS12_CLIENT_CV;
+    return TLS_INPUT_NONE;
+}
+
+const char *tls_input_str(enum tls_input in)
+{
+    switch (in) {
+    case TLS_INPUT_TLS13_SERVER_CV:
+        return "TLS 1.3 server CertificateVerify";
+    case TLS_INPUT_TLS13_CLIENT_CV:
+        return "TLS 1.3 client CertificateVerify";
+    case TLS_INPUT_TLS12_SKE:
+        return "TLS 1.2 ServerKeyExchange";
+    case TLS_INPUT_TLS12_CLIENT_CV:
+        return "TLS 1.2 client CertificateVerify";
+    case TLS_INPUT_NONE:
+    default:
+        return "no TLS handshake signature input";
+    }
+}
+
+int tls_purpose_check(enum tls_role role, const uint8_t *msg, size_t len,
+                      const char **ret_why)
+{
+    enum tls_input in = tls_input_classify(msg, len);
+    bool ok;
+
+    if (role == TLS_ROLE_SERVER)
+        ok = in == TLS_INPUT_TLS13_SERVER_CV || in == TLS_INPUT_TLS12_SKE;
+    else if (role == TLS_ROLE_CLIENT)
+        ok = in == TLS_INPUT_TLS13_CLIENT_CV || in == TLS_INPUT_TLS12_CLIENT_CV;
+    else
+        ok = false;
+    if (ret_why)
+        *ret_why = tls_input_str(in);
+    return ok ? 0 : -EPERM;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Purpose-bound signing: decide whether a to-be-signed message is a TLS
+ * handshake signature input for an identity's role.  shortcertd signs only
+ * what passes, so a compromised service cannot use its key to sign a JWS,
+ * an X.509 structure or the other side's handshake (which could let it
+ * renew or rekey the identity at the CA on its own).
+ *
+ * Server role: TLS 1.3 server CertificateVerify content, or TLS 1.2
+ * ServerKeyExchange signed params (client_random || server_random ||
+ * ECDHE/DHE params).  Client role: TLS 1.3 client CertificateVerify content,
+ * or a TLS 1.2 client CertificateVerify transcript (ClientHello ...
+ * ClientKeyExchange).  Library code: no logging.
+ */
+#ifndef SHORTCERT_TLS_PURPOSE_H
+#define SHORTCERT_TLS_PURPOSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum tls_role {
+    TLS_ROLE_SERVER = 1,
+    TLS_ROLE_CLIENT = 2,
+};
+
+enum tls_input {
+    TLS_INPUT_NONE = 0,
+    TLS_INPUT_TLS13_SERVER_CV,
+    TLS_INPUT_TLS13_CLIENT_CV,
+    TLS_INPUT_TLS12_SKE,
+    TLS_INPUT_TLS12_CLIENT_CV,
+};
+
+/* Classify msg.  Returns the matching enum tls_input (> 0), or 0 if it is no
+ * TLS handshake signature input at all.  Pure and bounded. */
+enum tls_input tls_input_classify(const uint8_t *msg, size_t len);
+
+/* 0 if msg may be signed for role; otherwise -EPERM with *ret_why (static
+ * text, may be NULL) naming what the message looked like. */
+int tls_purpose_check(enum tls_role role, const uint8_t *msg, size_t len,
+                      const char **ret_why);
+
+const char *tls_input_str(enum tls_input in);
+
+#endif
