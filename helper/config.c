@@ -1,2 +1,1098 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder: being written */
+/*
+ * shortcertd.conf parser (see config.h and docs/shortcertd.conf.md).
+ *
+ * libinih does the INI syntax; we feed it through our own line reader so
+ * that we know the line number of every key and of every section header
+ * (Debian's libinih passes neither), reject over-long lines instead of
+ * letting libinih split them into two, and reject NUL bytes.  One table
+ * (cfg_keys) says where each key may appear, how its value is parsed and
+ * where it is stored.  The first error wins and is reported as
+ * "path:line: message"; a configuration with any error is discarded whole.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "build-config.h"
+#include "ipc-proto.h"
+#include "log.h"
+#include "macro.h"
+
+enum sec_kind {
+    SEC_NONE = 0,
+    SEC_DAEMON = 1 << 0,
+    SEC_DEFAULTS = 1 << 1,
+    SEC_IDENTITY = 1 << 2,
+};
+
+enum val_type {
+    V_PATH,
+    V_URL,
+    V_STRING,
+    V_NAMES,
+    V_ROLE,
+    V_KEYTYPE,
+    V_ENROLL,
+    V_DURATION,
+    V_MODE,
+    V_USER,
+    V_GROUP,
+    V_USERS,
+    V_GROUPS,
+    V_LOGLEVEL,
+    V_UINT,
+    V_SOCKNAME,
+};
+
+#define K_LIST 0x1     /* may be repeated; values accumulate */
+#define K_NODEFAULT 0x2 /* not allowed in [defaults] */
+
+struct cfg_key {
+    const char *name;
+    enum val_type type;
+    unsigned sections;
+    unsigned flags;
+    size_t off; /* in struct cfg for SEC_DAEMON, else struct cfg_identity */
+};
+
+#define ID(f) offsetof(struct cfg_identity, f)
+#define DM(f) offsetof(struct cfg, f)
+#define IDSEC (SEC_IDENTITY | SEC_DEFAULTS)
+
+static const struct cfg_key cfg_keys[] = {
+    { "state-dir", V_PATH, SEC_DAEMON, 0, DM(state_dir) },
+    { "socket", V_PATH, SEC_DAEMON, 0, DM(socket_path) },
+    { "abstract-socket", V_SOCKNAME, SEC_DAEMON, 0, DM(abstract_socket) },
+    { "socket-mode", V_MODE, SEC_DAEMON, 0, DM(socket_mode) },
+    { "socket-group", V_GROUP, SEC_DAEMON, 0, DM(socket_gid) },
+    { "http01-listen", V_STRING, SEC_DAEMON, 0, DM(http01_listen) },
+    { "log-level", V_LOGLEVEL, SEC_DAEMON, 0, DM(log_level) },
+    { "max-connections-per-uid", V_UINT, SEC_DAEMON, 0, DM(max_conns_per_uid) },
+
+    { "names", V_NAMES, IDSEC, K_LIST | K_NODEFAULT, ID(names) },
+    { "role", V_ROLE, IDSEC, 0, ID(role) },
+    { "key-type", V_KEYTYPE, IDSEC, 0, ID(key_type) },
+    { "enroll", V_ENROLL, IDSEC, 0, ID(enroll) },
+    { "ca-url", V_URL, IDSEC, 0, ID(ca_url) },
+    { "ca-root", V_PATH, IDSEC, 0, ID(ca_root) },
+    { "acme-provisioner", V_STRING, IDSEC, 0, ID(acme_provisioner) },
+    { "lifetime", V_DURATION, IDSEC, 0, ID(lifetime_s) },
+    { "chain-file", V_PATH, IDSEC, K_NODEFAULT, ID(chain.path) },
+    { "chain-owner", V_USER, IDSEC, 0, ID(chain.uid) },
+    { "chain-group", V_GROUP, IDSEC, 0, ID(chain.gid) },
+    { "chain-mode", V_MODE, IDSEC, 0, ID(chain.mode) },
+    { "ref-file", V_PATH, IDSEC, K_NODEFAULT, ID(ref.path) },
+    { "ref-owner", V_USER, IDSEC, 0, ID(ref.uid) },
+    { "ref-group", V_GROUP, IDSEC, 0, ID(ref.gid) },
+    { "ref-mode", V_MODE, IDSEC, 0, ID(ref.mode) },
+    { "allow-users", V_USERS, IDSEC, K_LIST, ID(allow_uids) },
+    { "allow-groups", V_GROUPS, IDSEC, K_LIST, ID(allow_gids) },
+};
+
+#define N_KEYS ELEMENTSOF(cfg_keys)
+_Static_assert(N_KEYS <= 64, "key set bitmask is 64 bits");
+
+/* An identity under construction, with the keys it set (bit = key index). */
+struct pid_entry {
+    struct cfg_identity id;
+    uint64_t set;
+};
+
+struct pstate {
+    const char *path;
+    const struct cfg_resolver *res;
+    /* reader */
+    const char *text;
+    size_t len, off;
+    unsigned line;         /* line most recently handed to libinih */
+    unsigned header_line;  /* line of the most recent "[...]" */
+    unsigned pending_header; /* a header no key has claimed yet */
+    unsigned empty_header;   /* first header followed by no key */
+    unsigned reader_err_line;
+    const char *reader_err;
+    /* handler */
+    unsigned cur_header_line;
+    enum sec_kind kind;
+    struct pid_entry *cur; /* identity or defaults being filled */
+    uint64_t daemon_set;
+    struct pid_entry defaults;
+    struct pid_entry *ids;
+    size_t n_ids;
+    struct cfg *cfg;
+    /* first error */
+    unsigned err_line;
+    char err[CFG_ERR_MAX];
+};
+
+__attribute__((format(printf, 3, 4))) static int perr(struct pstate *ps,
+                                                      unsigned line,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+
+    if (ps->err_line != 0)
+        return 0; /* keep the first error */
+    ps->err_line = line ? line : 1;
+    va_start(ap, fmt);
+    (void)vsnprintf(ps->err, sizeof(ps->err), fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* --- the line reader --------------------------------------------------- */
+
+static char *reader(char *str, int num, void *stream)
+{
+    struct pstate *ps = stream;
+    const char *start, *nl;
+    size_t n, take;
+
+    if (ps->reader_err || ps->off >= ps->len)
+        return NULL;
+    start = ps->text + ps->off;
+    nl = memchr(start, '\n', ps->len - ps->off);
+    n = nl ? (size_t)(nl - start) + 1 : ps->len - ps->off;
+    ps->line++;
+    if (memchr(start, '\0', n)) {
+        ps->reader_err = "contains a NUL byte";
+        ps->reader_err_line = ps->line;
+        return NULL;
+    }
+    take = n;
+    if (take > 0 && start[take - 1] == '\n')
+        take--;
+    if (take > 0 && start[take - 1] == '\r')
+        take--;
+    if (num <= 1 || take > (size_t)num - 2 || take > CFG_LINE_MAX) {
+        ps->reader_err = "line too long (the limit is 199 characters; list "
+                         "keys such as names may be repeated)";
+        ps->reader_err_line = ps->line;
+        return NULL;
+    }
+    memcpy(str, start, take);
+    str[take] = '\n';
+    str[take + 1] = '\0';
+    ps->off += n;
+    for (const char *p = start; p < start + take; p++) {
+        if (*p == ' ' || *p == '\t')
+            continue;
+        if (*p == '[') {
+            if (ps->pending_header && !ps->empty_header)
+                ps->empty_header = ps->pending_header;
+            ps->header_line = ps->line;
+            ps->pending_header = ps->line;
+        }
+        break;
+    }
+    return str;
+}
+
+/* --- value parsers ----------------------------------------------------- */
+
+int cfg_parse_duration(const char *s, int64_t *ret_s)
+{
+    int64_t mult = 1, v = 0;
+    const char *p = s;
+
+    if (!*p || !isdigit((unsigned char)*p))
+        return -EINVAL;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return -EINVAL;
+        v = v * 10 + (*p - '0');
+    }
+    if (*p) {
+        switch (*p) {
+        case 's':
+            mult = 1;
+            break;
+        case 'm':
+            mult = 60;
+            break;
+        case 'h':
+            mult = 3600;
+            break;
+        case 'd':
+            mult = 86400;
+            break;
+        default:
+            return -EINVAL;
+        }
+        if (p[1] != '\0')
+            return -EINVAL;
+    }
+    if (v > INT32_MAX / mult) /* well under a century; keeps sums safe */
+        return -EINVAL;
+    *ret_s = v * mult;
+    return 0;
+}
+
+int cfg_parse_mode(const char *s, mode_t *ret)
+{
+    unsigned v = 0;
+
+    if (!*s || strlen(s) > 4)
+        return -EINVAL;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '7')
+            return -EINVAL;
+        v = v * 8 + (unsigned)(*p - '0');
+    }
+    if (v > 0777)
+        return -EINVAL;
+    *ret = (mode_t)v;
+    return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *ret)
+{
+    unsigned long v = 0;
+
+    if (!*s)
+        return -EINVAL;
+    for (const char *p = s; *p; p++) {
+        if (!isdigit((unsigned char)*p))
+            return -EINVAL;
+        if (v > (max - (unsigned long)(*p - '0')) / 10)
+            return -ERANGE;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    *ret = v;
+    return 0;
+}
+
+bool cfg_name_is_ip(const char *s)
+{
+    unsigned char buf[16];
+
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* A DNS host name: LDH labels of 1..63, 253 in all, no leading/trailing
+ * hyphen.  Wildcards are refused: http-01 cannot validate them. */
+bool cfg_name_valid(const char *s)
+{
+    size_t len = strlen(s), label = 0;
+    bool alpha = false;
+
+    if (len == 0 || len > 253)
+        return false;
+    for (size_t i = 0; i <= len; i++) {
+        char ch = s[i];
+
+        if (ch == '.' || ch == '\0') {
+            if (label == 0 || s[i - 1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        if (!(isalnum((unsigned char)ch) || ch == '-'))
+            return false;
+        if (ch == '-' && label == 0)
+            return false;
+        if (isalpha((unsigned char)ch))
+            alpha = true;
+        if (++label > 63)
+            return false;
+    }
+    return alpha; /* all-numeric would read as an IP address */
+}
+
+static int system_user(const char *name, uid_t *ret)
+{
+    struct passwd pw, *r = NULL;
+    char buf[4096];
+
+    if (getpwnam_r(name, &pw, buf, sizeof(buf), &r) != 0 || !r)
+        return -ENOENT;
+    *ret = r->pw_uid;
+    return 0;
+}
+
+static int system_group(const char *name, gid_t *ret)
+{
+    struct group gr, *r = NULL;
+    char buf[8192];
+
+    if (getgrnam_r(name, &gr, buf, sizeof(buf), &r) != 0 || !r)
+        return -ENOENT;
+    *ret = r->gr_gid;
+    return 0;
+}
+
+const struct cfg_resolver cfg_system_resolver = {
+    .user = system_user,
+    .group = system_group,
+};
+
+/* Numeric ids are taken as they are; names go through the resolver. */
+static int resolve_id(struct pstate *ps, const char *s, bool group,
+                      unsigned *ret)
+{
+    unsigned long v;
+
+    if (isdigit((unsigned char)s[0])) {
+        if (parse_uint(s, 0xfffffffeUL, &v) < 0)
+            return -EINVAL;
+        *ret = (unsigned)v;
+        return 0;
+    }
+    if (group) {
+        gid_t g;
+
+        if (ps->res->group(s, &g) < 0)
+            return -ENOENT;
+        *ret = g;
+    } else {
+        uid_t u;
+
+        if (ps->res->user(s, &u) < 0)
+            return -ENOENT;
+        *ret = u;
+    }
+    return 0;
+}
+
+/* Split a list on commas and blanks; calls fn for each item.  */
+static int for_each_item(struct pstate *ps, const char *key, const char *value,
+                         int (*fn)(struct pstate *, const char *, void *),
+                         void *ud)
+{
+    char *copy = strdup(value), *save = NULL;
+    int r = 0, n = 0;
+
+    if (!copy)
+        return -ENOMEM;
+    for (char *tok = strtok_r(copy, ", \t", &save); tok;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        n++;
+        r = fn(ps, tok, ud);
+        if (r < 0)
+            break;
+    }
+    free(copy);
+    if (r == 0 && n == 0)
+        return perr(ps, ps->line, "empty list for '%s'", key), -EINVAL;
+    return r;
+}
+
+static int add_name(struct pstate *ps, const char *item, void *ud)
+{
+    struct cfg_identity *id = ud;
+    char **nv, *n;
+
+    if (id->n_names >= CFG_NAMES_MAX)
+        return perr(ps, ps->line, "too many names (the limit is %d)",
+                    CFG_NAMES_MAX), -EINVAL;
+    if (!cfg_name_is_ip(item) && !cfg_name_valid(item))
+        return perr(ps, ps->line,
+                    "invalid name '%s': expected a DNS host name (letters, "
+                    "digits, hyphens, dots; no wildcard) or an IP address",
+                    item), -EINVAL;
+    n = strdup(item);
+    if (!n)
+        return -ENOMEM;
+    if (!cfg_name_is_ip(n))
+        for (char *p = n; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    for (size_t i = 0; i < id->n_names; i++)
+        if (strcmp(id->names[i], n) == 0) {
+            perr(ps, ps->line, "name '%s' is listed twice", n);
+            free(n);
+            return -EINVAL;
+        }
+    nv = realloc(id->names, (id->n_names + 1) * sizeof(*nv));
+    if (!nv) {
+        free(n);
+        return -ENOMEM;
+    }
+    nv[id->n_names++] = n;
+    id->names = nv;
+    return 0;
+}
+
+struct idlist {
+    unsigned **v;
+    size_t *n;
+    bool group;
+    const char *key;
+};
+
+static int add_id(struct pstate *ps, const char *item, void *ud)
+{
+    struct idlist *l = ud;
+    unsigned v, *nv;
+
+    if (resolve_id(ps, item, l->group, &v) < 0)
+        return perr(ps, ps->line, "unknown %s '%s' in '%s'",
+                    l->group ? "group" : "user", item, l->key), -EINVAL;
+    for (size_t i = 0; i < *l->n; i++)
+        if ((*l->v)[i] == v)
+            return 0; /* the same id twice is harmless */
+    if (*l->n >= CFG_ALLOW_MAX)
+        return perr(ps, ps->line, "too many entries in '%s' (the limit is %d)",
+                    l->key, CFG_ALLOW_MAX), -EINVAL;
+    nv = realloc(*l->v, (*l->n + 1) * sizeof(*nv));
+    if (!nv)
+        return -ENOMEM;
+    nv[(*l->n)++] = v;
+    *l->v = nv;
+    return 0;
+}
+
+static int set_string(char **dst, const char *value)
+{
+    char *s = strdup(value);
+
+    if (!s)
+        return -ENOMEM;
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
+                       const char *value)
+{
+    void *dst = (char *)base + k->off;
+    unsigned long ul;
+    unsigned idv;
+    int64_t d;
+    mode_t m;
+    int lvl;
+
+    switch (k->type) {
+    case V_PATH:
+        if (value[0] != '/' || strlen(value) >= PATH_MAX)
+            return perr(ps, ps->line, "'%s' must be an absolute path, got '%s'",
+                        k->name, value), -EINVAL;
+        return set_string(dst, value);
+    case V_URL: {
+        size_t n = strlen(value);
+
+        if (strncmp(value, "https://", 8) != 0 || n <= 8 || n > 2000 ||
+            strpbrk(value, " \t\"'<>\\") || strchr(value + 8, '/') ||
+            value[8] == ':')
+            return perr(ps, ps->line,
+                        "'%s' must be an https URL with a host and optional "
+                        "port and no path, such as https://ca.example:9000, "
+                        "got '%s'",
+                        k->name, value), -EINVAL;
+        return set_string(dst, value);
+    }
+    case V_STRING:
+        if (!*value || strlen(value) > 255)
+            return perr(ps, ps->line, "'%s' must be 1 to 255 characters",
+                        k->name), -EINVAL;
+        return set_string(dst, value);
+    case V_SOCKNAME:
+        if (value[0] == '@')
+            value++;
+        if (!*value || strlen(value) > 100)
+            return perr(ps, ps->line,
+                        "'%s' must be a name of 1 to 100 characters",
+                        k->name), -EINVAL;
+        return set_string(dst, value);
+    case V_NAMES:
+        return for_each_item(ps, k->name, value, add_name, base);
+    case V_ROLE:
+        if (strcmp(value, "server") == 0)
+            *(enum tls_role *)dst = TLS_ROLE_SERVER;
+        else if (strcmp(value, "client") == 0)
+            *(enum tls_role *)dst = TLS_ROLE_CLIENT;
+        else
+            return perr(ps, ps->line,
+                        "invalid role '%s': expected server or client", value),
+                   -EINVAL;
+        return 0;
+    case V_KEYTYPE:
+        if (strcmp(value, "ec-p256") == 0)
+            *(enum cfg_key_type *)dst = CFG_KEY_EC_P256;
+        else
+            return perr(ps, ps->line,
+                        "unsupported key-type '%s': this version supports "
+                        "ec-p256",
+                        value), -EINVAL;
+        return 0;
+    case V_ENROLL:
+        if (strcmp(value, "acme") == 0)
+            *(enum cfg_enroll *)dst = CFG_ENROLL_ACME;
+        else
+            return perr(ps, ps->line,
+                        "unsupported enroll method '%s': this version "
+                        "supports acme",
+                        value), -EINVAL;
+        return 0;
+    case V_DURATION:
+        if (cfg_parse_duration(value, &d) < 0)
+            return perr(ps, ps->line,
+                        "invalid duration '%s' for '%s': use a whole number "
+                        "with s, m, h or d, such as 24h",
+                        value, k->name), -EINVAL;
+        *(int64_t *)dst = d;
+        return 0;
+    case V_MODE:
+        if (cfg_parse_mode(value, &m) < 0)
+            return perr(ps, ps->line,
+                        "invalid mode '%s' for '%s': use octal such as 0640",
+                        value, k->name), -EINVAL;
+        *(mode_t *)dst = m;
+        return 0;
+    case V_USER:
+    case V_GROUP:
+        if (resolve_id(ps, value, k->type == V_GROUP, &idv) < 0)
+            return perr(ps, ps->line, "unknown %s '%s' for '%s'",
+                        k->type == V_GROUP ? "group" : "user", value, k->name),
+                   -EINVAL;
+        if (k->type == V_GROUP)
+            *(gid_t *)dst = idv;
+        else
+            *(uid_t *)dst = idv;
+        return 0;
+    case V_USERS:
+    case V_GROUPS: {
+        struct cfg_identity *id = base;
+        struct idlist l = {
+            .group = k->type == V_GROUPS,
+            .key = k->name,
+            .v = k->type == V_GROUPS ? (unsigned **)&id->allow_gids
+                                     : (unsigned **)&id->allow_uids,
+            .n = k->type == V_GROUPS ? &id->n_allow_gids : &id->n_allow_uids,
+        };
+
+        _Static_assert(sizeof(uid_t) == sizeof(unsigned) &&
+                           sizeof(gid_t) == sizeof(unsigned),
+                       "uid_t and gid_t are unsigned int");
+        return for_each_item(ps, k->name, value, add_id, &l);
+    }
+    case V_LOGLEVEL:
+        lvl = hlp_log_level_from_string(value);
+        if (lvl < 0)
+            return perr(ps, ps->line,
+                        "invalid log-level '%s': expected debug, info, notice, "
+                        "warning or error",
+                        value), -EINVAL;
+        *(int *)dst = lvl;
+        return 0;
+    case V_UINT:
+        if (parse_uint(value, 1000000, &ul) < 0 || ul == 0)
+            return perr(ps, ps->line,
+                        "invalid number '%s' for '%s': expected 1 to 1000000",
+                        value, k->name), -EINVAL;
+        *(unsigned *)dst = (unsigned)ul;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* --- sections and the handler ------------------------------------------ */
+
+static void identity_free(struct cfg_identity *id)
+{
+    free(id->name);
+    for (size_t i = 0; i < id->n_names; i++)
+        free(id->names[i]);
+    free(id->names);
+    free(id->ca_url);
+    free(id->ca_root);
+    free(id->acme_provisioner);
+    free(id->chain.path);
+    free(id->ref.path);
+    free(id->allow_uids);
+    free(id->allow_gids);
+    *id = (struct cfg_identity){ 0 };
+}
+
+static int begin_section(struct pstate *ps, const char *section)
+{
+    const char *name;
+
+    unsigned line = ps->header_line;
+
+    ps->cur_header_line = ps->header_line;
+    ps->pending_header = 0;
+    ps->cur = NULL;
+    if (strcmp(section, "daemon") == 0) {
+        if (ps->daemon_set & (1ULL << 63))
+            return perr(ps, line, "[daemon] appears twice"), -EINVAL;
+        ps->daemon_set |= 1ULL << 63;
+        ps->kind = SEC_DAEMON;
+        return 0;
+    }
+    if (strcmp(section, "defaults") == 0) {
+        if (ps->defaults.set & (1ULL << 63))
+            return perr(ps, line, "[defaults] appears twice"), -EINVAL;
+        ps->defaults.set |= 1ULL << 63;
+        ps->kind = SEC_DEFAULTS;
+        ps->cur = &ps->defaults;
+        return 0;
+    }
+    if (strncmp(section, "identity", 8) != 0 ||
+        (section[8] != ' ' && section[8] != '\t'))
+        return perr(ps, line,
+                    "unknown section [%s]: expected [daemon], [defaults] or "
+                    "[identity NAME]",
+                    section), -EINVAL;
+    name = section + 9;
+    while (*name == ' ' || *name == '\t')
+        name++;
+    if (!ipc_identity_valid(name, strlen(name)))
+        return perr(ps, line,
+                    "invalid identity name '%s': use 1 to 64 letters, digits, "
+                    "'.', '_' or '-', starting with a letter or digit",
+                    name), -EINVAL;
+    for (size_t i = 0; i < ps->n_ids; i++)
+        if (strcmp(ps->ids[i].id.name, name) == 0)
+            return perr(ps, line,
+                        "identity '%s' is defined twice (first at line %u)",
+                        name, ps->ids[i].id.line), -EINVAL;
+    if (ps->n_ids >= CFG_IDENTITIES_MAX)
+        return perr(ps, line, "too many identities (the limit is %d)",
+                    CFG_IDENTITIES_MAX), -EINVAL;
+    {
+        struct pid_entry *nv = realloc(ps->ids, (ps->n_ids + 1) * sizeof(*nv));
+
+        if (!nv)
+            return -ENOMEM;
+        ps->ids = nv;
+    }
+    ps->cur = &ps->ids[ps->n_ids++];
+    *ps->cur = (struct pid_entry){ 0 };
+    ps->cur->id.line = ps->header_line;
+    ps->cur->id.name = strdup(name);
+    if (!ps->cur->id.name)
+        return -ENOMEM;
+    ps->kind = SEC_IDENTITY;
+    return 0;
+}
+
+static int handler(void *user, const char *section, const char *name,
+                   const char *value)
+{
+    struct pstate *ps = user;
+    const struct cfg_key *k = NULL;
+    size_t idx;
+    uint64_t *set;
+    void *base;
+    int r;
+
+    if (ps->err_line)
+        return 1; /* already failed; libinih just finishes the file */
+    if (ps->header_line == 0)
+        return perr(ps, ps->line,
+                    "'%s' is outside any section; start with [daemon], "
+                    "[defaults] or [identity NAME]",
+                    name);
+    if (ps->header_line != ps->cur_header_line) {
+        r = begin_section(ps, section);
+        if (r < 0)
+            return r == -ENOMEM ? perr(ps, ps->line, "out of memory") : 0;
+    }
+    for (idx = 0; idx < N_KEYS; idx++)
+        if (strcmp(cfg_keys[idx].name, name) == 0) {
+            k = &cfg_keys[idx];
+            break;
+        }
+    if (!k || !(k->sections & ps->kind))
+        return perr(ps, ps->line, "unknown key '%s' in [%s]", name, section);
+    if (ps->kind == SEC_DEFAULTS && (k->flags & K_NODEFAULT))
+        return perr(ps, ps->line,
+                    "'%s' belongs in an [identity NAME] section, not in "
+                    "[defaults]",
+                    name);
+    if (ps->kind == SEC_DAEMON) {
+        set = &ps->daemon_set;
+        base = ps->cfg;
+    } else {
+        set = &ps->cur->set;
+        base = &ps->cur->id;
+    }
+    if ((*set & (1ULL << idx)) && !(k->flags & K_LIST))
+        return perr(ps, ps->line, "duplicate key '%s' in [%s]", name, section);
+    *set |= 1ULL << idx;
+    if (k->off == ID(chain.path))
+        ps->cur->id.chain.line = ps->line;
+    if (k->off == ID(ref.path) && ps->kind != SEC_DAEMON)
+        ps->cur->id.ref.line = ps->line;
+    r = parse_value(ps, k, base, value);
+    if (r == -ENOMEM)
+        perr(ps, ps->line, "out of memory");
+    return r < 0 ? 0 : 1;
+}
+
+/* --- defaults and validation ------------------------------------------- */
+
+static int copy_ids(unsigned **dst, size_t *dn, const unsigned *src, size_t n)
+{
+    if (n == 0)
+        return 0;
+    *dst = malloc(n * sizeof(**dst));
+    if (!*dst)
+        return -ENOMEM;
+    memcpy(*dst, src, n * sizeof(**dst));
+    *dn = n;
+    return 0;
+}
+
+/* Copy every key [defaults] set and the identity did not. */
+static int apply_defaults(struct pstate *ps, struct pid_entry *e)
+{
+    const struct cfg_identity *d = &ps->defaults.id;
+    struct cfg_identity *id = &e->id;
+
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        const void *src = (const char *)d + k->off;
+        void *dst = (char *)id + k->off;
+        int r = 0;
+
+        if (!(k->sections & SEC_DEFAULTS) || !(ps->defaults.set & (1ULL << i)) ||
+            (e->set & (1ULL << i)))
+            continue;
+        switch (k->type) {
+        case V_PATH:
+        case V_URL:
+        case V_STRING:
+            r = set_string(dst, *(char *const *)src);
+            break;
+        case V_USERS:
+            r = copy_ids((unsigned **)&id->allow_uids, &id->n_allow_uids,
+                         d->allow_uids, d->n_allow_uids);
+            break;
+        case V_GROUPS:
+            r = copy_ids((unsigned **)&id->allow_gids, &id->n_allow_gids,
+                         d->allow_gids, d->n_allow_gids);
+            break;
+        case V_DURATION:
+            *(int64_t *)dst = *(const int64_t *)src;
+            break;
+        case V_MODE:
+            *(mode_t *)dst = *(const mode_t *)src;
+            break;
+        case V_USER:
+        case V_GROUP:
+        case V_UINT:
+            *(unsigned *)dst = *(const unsigned *)src;
+            break;
+        case V_ROLE:
+        case V_KEYTYPE:
+        case V_ENROLL:
+        case V_LOGLEVEL:
+            *(int *)dst = *(const int *)src;
+            break;
+        case V_NAMES:
+        case V_SOCKNAME:
+            break;
+        }
+        if (r < 0)
+            return r;
+        e->set |= 1ULL << i;
+    }
+    return 0;
+}
+
+static bool key_set(const struct pid_entry *e, const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(cfg_keys[i].name, name) == 0)
+            return e->set & (1ULL << i);
+    return false;
+}
+
+static void output_defaults(struct cfg_output *o, const struct pid_entry *e,
+                            const char *owner, const char *group,
+                            const char *mode)
+{
+    if (!key_set(e, owner))
+        o->uid = (uid_t)-1;
+    if (!key_set(e, group))
+        o->gid = (gid_t)-1;
+    if (!key_set(e, mode))
+        o->mode = 0644;
+}
+
+static int validate_identity(struct pstate *ps, struct pid_entry *e)
+{
+    static const char *const required[] = { "names", "ca-url", "ca-root",
+                                            "chain-file", "ref-file" };
+    struct cfg_identity *id = &e->id;
+    int r;
+
+    r = apply_defaults(ps, e);
+    if (r < 0)
+        return perr(ps, id->line, "out of memory"), r;
+    for (size_t i = 0; i < ELEMENTSOF(required); i++)
+        if (!key_set(e, required[i]))
+            return perr(ps, id->line, "[identity %s]: missing required key '%s'",
+                        id->name, required[i]), -EINVAL;
+    if (!key_set(e, "role"))
+        id->role = TLS_ROLE_SERVER;
+    if (!key_set(e, "key-type"))
+        id->key_type = CFG_KEY_EC_P256;
+    if (!key_set(e, "enroll"))
+        id->enroll = CFG_ENROLL_ACME;
+    if (!key_set(e, "acme-provisioner") &&
+        set_string(&id->acme_provisioner, "acme") < 0)
+        return -ENOMEM;
+    output_defaults(&id->chain, e, "chain-owner", "chain-group", "chain-mode");
+    output_defaults(&id->ref, e, "ref-owner", "ref-group", "ref-mode");
+    if (id->lifetime_s != 0 && id->lifetime_s < 60)
+        return perr(ps, id->line,
+                    "[identity %s]: lifetime %llds is below the 60s minimum",
+                    id->name, (long long)id->lifetime_s), -EINVAL;
+    if (id->n_allow_uids == 0 && id->n_allow_gids == 0)
+        return perr(ps, id->line,
+                    "[identity %s]: neither allow-users nor allow-groups is "
+                    "set, so no service could use this key",
+                    id->name), -EINVAL;
+    if (strcmp(id->chain.path, id->ref.path) == 0)
+        return perr(ps, id->ref.line,
+                    "[identity %s]: chain-file and ref-file are the same file",
+                    id->name), -EINVAL;
+    return 0;
+}
+
+static int check_output_clash(struct pstate *ps)
+{
+    for (size_t i = 0; i < ps->n_ids; i++) {
+        const struct cfg_identity *a = &ps->ids[i].id;
+        const struct cfg_output *ao[2] = { &a->chain, &a->ref };
+
+        for (size_t j = i + 1; j < ps->n_ids; j++) {
+            const struct cfg_identity *b = &ps->ids[j].id;
+            const struct cfg_output *bo[2] = { &b->chain, &b->ref };
+
+            for (int x = 0; x < 2; x++)
+                for (int y = 0; y < 2; y++)
+                    if (strcmp(ao[x]->path, bo[y]->path) == 0)
+                        return perr(ps, bo[y]->line,
+                                    "identities '%s' and '%s' both write %s",
+                                    a->name, b->name, ao[x]->path),
+                               -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int daemon_defaults(struct cfg *c)
+{
+    if (!c->state_dir && set_string(&c->state_dir, SHORTCERT_DEFAULT_STATEDIR) < 0)
+        return -ENOMEM;
+    if (!c->socket_path && set_string(&c->socket_path, SHORTCERT_DEFAULT_SOCKET) < 0)
+        return -ENOMEM;
+    if (!c->http01_listen && set_string(&c->http01_listen, "[::]:80") < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* --- entry points ------------------------------------------------------ */
+
+int cfg_parse_buffer(const char *path, const char *text, size_t len,
+                     const struct cfg_resolver *res, struct cfg **ret,
+                     char *err, size_t errlen)
+{
+    struct pstate ps = {
+        .path = path,
+        .res = res ? res : &cfg_system_resolver,
+        .text = text,
+        .len = len,
+    };
+    struct cfg *c;
+    int r, line;
+
+    if (len > CFG_FILE_MAX) {
+        snprintf(err, errlen, "%s: file too large (the limit is %u bytes)",
+                 path, CFG_FILE_MAX);
+        return -EINVAL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->path = strdup(path);
+    c->socket_mode = 0666;
+    c->socket_gid = (gid_t)-1;
+    c->log_level = LOG_INFO;
+    c->max_conns_per_uid = 64;
+    ps.cfg = c;
+
+    line = ini_parse_stream(reader, &ps, handler, &ps);
+    if (ps.reader_err && (ps.err_line == 0 || ps.reader_err_line < ps.err_line)) {
+        ps.err_line = 0;
+        perr(&ps, ps.reader_err_line, "%s", ps.reader_err);
+    }
+    if (line > 0 && (ps.err_line == 0 || (unsigned)line < ps.err_line)) {
+        ps.err_line = 0;
+        perr(&ps, (unsigned)line,
+             "syntax error: expected '[section]', 'key = value' or a comment "
+             "starting with '#' or ';'");
+    } else if (line < 0 && ps.err_line == 0) {
+        perr(&ps, ps.line, "cannot parse (libinih error %d)", line);
+    }
+    if (ps.err_line == 0 && (ps.empty_header || ps.pending_header))
+        perr(&ps, ps.empty_header ? ps.empty_header : ps.pending_header,
+             "a section has no keys");
+    for (size_t i = 0; i < ps.n_ids && ps.err_line == 0; i++)
+        (void)validate_identity(&ps, &ps.ids[i]);
+    if (ps.err_line == 0)
+        (void)check_output_clash(&ps);
+    if (ps.err_line == 0 && (daemon_defaults(c) < 0 || !c->path))
+        perr(&ps, 1, "out of memory");
+
+    if (ps.err_line != 0) {
+        snprintf(err, errlen, "%s:%u: %s", path, ps.err_line, ps.err);
+        r = -EINVAL;
+        for (size_t i = 0; i < ps.n_ids; i++)
+            identity_free(&ps.ids[i].id);
+        free(ps.ids);
+        identity_free(&ps.defaults.id);
+        cfg_free(c);
+        return r;
+    }
+    c->ids = calloc(ps.n_ids ? ps.n_ids : 1, sizeof(*c->ids));
+    if (!c->ids) {
+        for (size_t i = 0; i < ps.n_ids; i++)
+            identity_free(&ps.ids[i].id);
+        free(ps.ids);
+        identity_free(&ps.defaults.id);
+        cfg_free(c);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < ps.n_ids; i++)
+        c->ids[i] = ps.ids[i].id;
+    c->n_ids = ps.n_ids;
+    free(ps.ids);
+    identity_free(&ps.defaults.id);
+    *ret = c;
+    return 0;
+}
+
+int cfg_load(const char *path, const struct cfg_resolver *res,
+             struct cfg **ret, char *err, size_t errlen)
+{
+    _cleanup_free_ char *buf = NULL;
+    FILE *f;
+    size_t n;
+    char eb[128];
+
+    f = fopen(path, "re");
+    if (!f) {
+        int e = negerrno();
+
+        snprintf(err, errlen, "%s: cannot open: %s", path,
+                 strerror_r(-e, eb, sizeof(eb)));
+        return e;
+    }
+    buf = malloc(CFG_FILE_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    n = fread(buf, 1, CFG_FILE_MAX + 1, f);
+    if (ferror(f)) {
+        int e = negerrno();
+
+        fclose(f);
+        snprintf(err, errlen, "%s: cannot read: %s", path,
+                 strerror_r(-e, eb, sizeof(eb)));
+        return e;
+    }
+    fclose(f);
+    return cfg_parse_buffer(path, buf, n, res, ret, err, errlen);
+}
+
+void cfg_free(struct cfg *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_ids; i++)
+        identity_free(&c->ids[i]);
+    free(c->ids);
+    free(c->path);
+    free(c->state_dir);
+    free(c->socket_path);
+    free(c->abstract_socket);
+    free(c->http01_listen);
+    free(c);
+}
+
+const struct cfg_identity *cfg_find_identity(const struct cfg *c,
+                                             const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->n_ids; i++)
+        if (strlen(c->ids[i].name) == len &&
+            memcmp(c->ids[i].name, name, len) == 0)
+            return &c->ids[i];
+    return NULL;
+}
+
+char *cfg_acme_directory(const struct cfg_identity *id)
+{
+    char *s = NULL;
+
+    if (asprintf(&s, "%s/acme/%s/directory", id->ca_url,
+                 id->acme_provisioner) < 0)
+        return NULL;
+    return s;
+}
+
+static void dump_output(FILE *f, const char *what, const struct cfg_output *o)
+{
+    fprintf(f, "%s-file = %s\n", what, o->path);
+    if (o->uid != (uid_t)-1)
+        fprintf(f, "%s-owner = %u\n", what, (unsigned)o->uid);
+    if (o->gid != (gid_t)-1)
+        fprintf(f, "%s-group = %u\n", what, (unsigned)o->gid);
+    fprintf(f, "%s-mode = %04o\n", what, (unsigned)o->mode);
+}
+
+void cfg_dump(const struct cfg *c, FILE *f)
+{
+    fprintf(f, "# effective configuration from %s\n[daemon]\n", c->path);
+    fprintf(f, "state-dir = %s\n", c->state_dir);
+    fprintf(f, "socket = %s\n", c->socket_path);
+    if (c->abstract_socket)
+        fprintf(f, "abstract-socket = @%s\n", c->abstract_socket);
+    fprintf(f, "socket-mode = %04o\n", (unsigned)c->socket_mode);
+    if (c->socket_gid != (gid_t)-1)
+        fprintf(f, "socket-group = %u\n", (unsigned)c->socket_gid);
+    fprintf(f, "http01-listen = %s\n", c->http01_listen);
+    fprintf(f, "max-connections-per-uid = %u\n", c->max_conns_per_uid);
+    for (size_t i = 0; i < c->n_ids; i++) {
+        const struct cfg_identity *id = &c->ids[i];
+
+        fprintf(f, "\n[identity %s]\nnames =", id->name);
+        for (size_t j = 0; j < id->n_names; j++)
+            fprintf(f, "%s %s", j ? "," : "", id->names[j]);
+        fprintf(f, "\nrole = %s\nkey-type = ec-p256\nenroll = acme\n",
+                id->role == TLS_ROLE_CLIENT ? "client" : "server");
+        fprintf(f, "ca-url = %s\nca-root = %s\nacme-provisioner = %s\n",
+                id->ca_url, id->ca_root, id->acme_provisioner);
+        if (id->lifetime_s)
+            fprintf(f, "lifetime = %llds\n", (long long)id->lifetime_s);
+        dump_output(f, "chain", &id->chain);
+        dump_output(f, "ref", &id->ref);
+        if (id->n_allow_uids) {
+            fprintf(f, "allow-users =");
+            for (size_t j = 0; j < id->n_allow_uids; j++)
+                fprintf(f, "%s %u", j ? "," : "", (unsigned)id->allow_uids[j]);
+            fputc('\n', f);
+        }
+        if (id->n_allow_gids) {
+            fprintf(f, "allow-groups =");
+            for (size_t j = 0; j < id->n_allow_gids; j++)
+                fprintf(f, "%s %u", j ? "," : "", (unsigned)id->allow_gids[j]);
+            fputc('\n', f);
+        }
+    }
+}

@@ -1,4 +1,30 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder */
+/* Fuzz target: what the provider parses from shortcertd (frame + replies). */
 #include "fuzz.h"
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }
+#include "ipc-proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct ipc_hdr h;
+    struct ipc_cur body;
+    struct ipc_sign_rep sr;
+    struct ipc_error_rep er;
+    struct ipc_status_rep st;
+    volatile uint8_t sink = 0;
+
+    if (ipc_parse_frame(data, size, &h, &body) < 0)
+        return 0;
+    if (ipc_parse_sign_rep(body, &sr) == 0)
+        for (size_t i = 0; i < sr.sig_len; i++)
+            sink ^= sr.sig[i];
+    if (ipc_parse_error_rep(body, &er) == 0) {
+        for (size_t i = 0; i < er.msg_len; i++)
+            sink ^= (uint8_t)er.msg[i];
+        (void)ipc_err_str(er.code);
+    }
+    if (ipc_parse_status_rep(body, &st) == 0)
+        for (size_t i = 0; i < st.json_len; i++)
+            sink ^= (uint8_t)st.json[i];
+    (void)sink;
+    return 0;
+}

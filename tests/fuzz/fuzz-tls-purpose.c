@@ -1,4 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder */
+/* Fuzz target: the purpose check on a to-be-signed message. */
 #include "fuzz.h"
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }
+#include "tls-purpose.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    (void)tls_purpose_check(TLS_ROLE_SERVER, data, size, NULL);
+    (void)tls_purpose_check(TLS_ROLE_CLIENT, data, size, NULL);
+    return 0;
+}

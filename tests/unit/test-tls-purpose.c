@@ -1,5 +1,192 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder: being written */
+/*
+ * Unit tests of purpose-bound signing: each TLS handshake signature input is
+ * recognised and allowed only for its role; a JWS signing input, an X.509
+ * TBS-like DER structure, a bare digest and near misses are refused.
+ * (The integration tests show that real libssl handshakes pass.)
+ */
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
 #include "cu-main.h"
-static void t_placeholder(void) { CU_PASS("placeholder"); }
-int cu_register(void) { static const struct cu_test t[] = { { "placeholder", t_placeholder }, { 0 } }; return cu_add_suite("placeholder", t); }
+#include "tls-purpose.h"
+
+static size_t tls13_cv(uint8_t *out, const char *ctx, size_t hlen)
+{
+    memset(out, 0x20, 64);
+    memcpy(out + 64, ctx, 33);
+    out[97] = 0;
+    memset(out + 98, 0xab, hlen);
+    return 98 + hlen;
+}
+
+static size_t tls12_ske_ecdhe(uint8_t *out, uint16_t group, size_t plen)
+{
+    memset(out, 0x11, 64); /* randoms */
+    out[64] = 3;
+    out[65] = (uint8_t)(group >> 8);
+    out[66] = (uint8_t)group;
+    out[67] = (uint8_t)plen;
+    memset(out + 68, 0x22, plen);
+    out[68] = 0x04;
+    return 68 + plen;
+}
+
+static size_t put_hs(uint8_t *out, uint8_t type, size_t len)
+{
+    out[0] = type;
+    out[1] = (uint8_t)(len >> 16);
+    out[2] = (uint8_t)(len >> 8);
+    out[3] = (uint8_t)len;
+    memset(out + 4, 0x33, len);
+    return 4 + len;
+}
+
+static size_t tls12_client_transcript(uint8_t *out)
+{
+    size_t n = 0;
+
+    n += put_hs(out + n, 1, 120);  /* ClientHello */
+    n += put_hs(out + n, 2, 80);   /* ServerHello */
+    n += put_hs(out + n, 11, 700); /* Certificate */
+    n += put_hs(out + n, 12, 140); /* ServerKeyExchange */
+    n += put_hs(out + n, 13, 30);  /* CertificateRequest */
+    n += put_hs(out + n, 14, 0);   /* ServerHelloDone */
+    n += put_hs(out + n, 11, 600); /* client Certificate */
+    n += put_hs(out + n, 16, 66);  /* ClientKeyExchange */
+    return n;
+}
+
+static uint8_t m[4096];
+
+static void t_tls13(void)
+{
+    size_t n;
+    const char *why = NULL;
+
+    n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 32);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS13_SERVER_CV);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, NULL), 0);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, m, n, &why), -EPERM);
+    CU_ASSERT_STRING_EQUAL(why, "TLS 1.3 server CertificateVerify");
+    n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 48);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, NULL), 0);
+
+    /* The client context is refused for a server identity. */
+    n = tls13_cv(m, "TLS 1.3, client CertificateVerify", 32);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS13_CLIENT_CV);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, &why), -EPERM);
+    CU_ASSERT_STRING_EQUAL(why, "TLS 1.3 client CertificateVerify");
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, m, n, NULL), 0);
+
+    /* Near misses. */
+    n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 33);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 32);
+    m[10] = 0x21;
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 32);
+    m[97] = 1;
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    n = tls13_cv(m, "TLS 1.3, server CertificateVerifx", 32);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+}
+
+static void t_tls12_ske(void)
+{
+    static const struct {
+        uint16_t group;
+        size_t plen;
+    } ok[] = { { 23, 65 }, { 24, 97 }, { 25, 133 }, { 29, 32 }, { 30, 56 } };
+    size_t n;
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        n = tls12_ske_ecdhe(m, ok[i].group, ok[i].plen);
+        CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS12_SKE);
+        CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, NULL), 0);
+        CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, m, n, NULL), -EPERM);
+    }
+    /* wrong point length for the group, unknown group, trailing byte,
+     * compressed point for a NIST curve */
+    n = tls12_ske_ecdhe(m, 23, 64);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    n = tls12_ske_ecdhe(m, 99, 65);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    n = tls12_ske_ecdhe(m, 23, 65);
+    m[n] = 0;
+    CU_ASSERT_EQUAL(tls_input_classify(m, n + 1), TLS_INPUT_NONE);
+    n = tls12_ske_ecdhe(m, 23, 65);
+    m[68] = 0x02;
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+
+    /* DHE params: p 2048 bits, g 1 byte, Ys 256 bytes */
+    memset(m, 0x11, 64);
+    n = 64;
+    m[n++] = 0x01;
+    m[n++] = 0x00;
+    memset(m + n, 0xff, 256);
+    n += 256;
+    m[n++] = 0;
+    m[n++] = 1;
+    m[n++] = 2;
+    m[n++] = 0x01;
+    m[n++] = 0x00;
+    memset(m + n, 0x5a, 256);
+    n += 256;
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS12_SKE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n - 1), TLS_INPUT_NONE);
+}
+
+static void t_tls12_client_cv(void)
+{
+    size_t n = tls12_client_transcript(m);
+
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS12_CLIENT_CV);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, m, n, NULL), 0);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n - 1), TLS_INPUT_NONE);
+    m[0] = 2; /* must start with a ClientHello */
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+}
+
+static void t_refused_inputs(void)
+{
+    /* A JWS signing input (what a token for the CA would need signed). */
+    static const char jws[] =
+        "eyJhbGciOiJFUzI1NiIsImtpZCI6InRodW1iIiwidHlwIjoiSldUIn0."
+        "eyJhdWQiOiJodHRwczovL2NhLmludGVybmFsLnRlc3Q6OTQ0My8xLjAvcmVuZXciLCJz"
+        "dWIiOiJhcGkuaW50ZXJuYWwudGVzdCJ9";
+    /* The start of a DER TBSCertificate / CSR. */
+    static const uint8_t der[] = { 0x30, 0x82, 0x01, 0x0a, 0xa0, 0x03,
+                                   0x02, 0x01, 0x02, 0x02, 0x01, 0x01 };
+    const char *why = NULL;
+    uint8_t digest[32] = { 1 };
+
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, (const uint8_t *)jws,
+                                      strlen(jws), &why),
+                    -EPERM);
+    CU_ASSERT_STRING_EQUAL(why, "no TLS handshake signature input");
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, (const uint8_t *)jws,
+                                      strlen(jws), NULL),
+                    -EPERM);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, der, sizeof(der), NULL),
+                    -EPERM);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, digest, 32, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, 0, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, NULL, 0, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_purpose_check(0, m, 0, NULL), -EPERM);
+}
+
+int cu_register(void)
+{
+    static const struct cu_test tests[] = {
+        { "TLS 1.3 CertificateVerify", t_tls13 },
+        { "TLS 1.2 ServerKeyExchange", t_tls12_ske },
+        { "TLS 1.2 client CertificateVerify", t_tls12_client_cv },
+        { "JWS, DER, digests refused", t_refused_inputs },
+        { NULL, NULL },
+    };
+
+    return cu_add_suite("tls-purpose", tests);
+}

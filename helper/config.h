@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * shortcertd.conf: an INI file (docs/shortcertd.conf.md).  [daemon] holds
+ * daemon settings, [defaults] holds identity settings shared by all
+ * identities, and each [identity NAME] section describes one identity.
+ * Parsed with libinih through our own line reader, so every error names
+ * file:line, over-long lines are an error instead of being split, and a
+ * bad file never yields a half-read configuration.
+ */
+#ifndef SHORTCERT_CONFIG_H
+#define SHORTCERT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "tls-purpose.h"
+
+#define CFG_LINE_MAX 199   /* libinih's limit (INI_MAX_LINE - 1) */
+#define CFG_FILE_MAX (1u << 20)
+#define CFG_IDENTITIES_MAX 10000
+#define CFG_NAMES_MAX 100
+#define CFG_ALLOW_MAX 256
+#define CFG_ERR_MAX 512
+
+enum cfg_key_type {
+    CFG_KEY_EC_P256 = 1,
+};
+
+enum cfg_enroll {
+    CFG_ENROLL_ACME = 1,
+};
+
+/* A file shortcertd writes for services; uid/gid (uid_t)-1 = keep root. */
+struct cfg_output {
+    char *path;
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+    unsigned line; /* where path was set */
+};
+
+struct cfg_identity {
+    char *name;
+    unsigned line; /* of the section header */
+    char **names;  /* DNS names and IP literals, in order */
+    size_t n_names;
+    enum tls_role role;
+    enum cfg_key_type key_type;
+    enum cfg_enroll enroll;
+    char *ca_url;   /* https://host[:port], no trailing slash */
+    char *ca_root;  /* PEM file: the only trust anchor */
+    char *acme_provisioner;
+    int64_t lifetime_s; /* 0: the CA's default */
+    struct cfg_output chain;
+    struct cfg_output ref;
+    uid_t *allow_uids;
+    size_t n_allow_uids;
+    gid_t *allow_gids;
+    size_t n_allow_gids;
+};
+
+struct cfg {
+    char *path;
+    char *state_dir;
+    char *socket_path;     /* "" = no path socket */
+    char *abstract_socket; /* NULL = none; the name without '@' */
+    mode_t socket_mode;
+    gid_t socket_gid;      /* (gid_t)-1 = root's */
+    char *http01_listen;
+    int log_level;
+    unsigned max_conns_per_uid;
+    struct cfg_identity *ids;
+    size_t n_ids;
+};
+
+/* Name lookups are injectable so that tests and the fuzz target do not
+ * depend on the system's user database.  Return 0 and the id, or -ENOENT. */
+struct cfg_resolver {
+    int (*user)(const char *name, uid_t *ret);
+    int (*group)(const char *name, gid_t *ret);
+};
+extern const struct cfg_resolver cfg_system_resolver;
+
+/* Parse len bytes of text (named path in messages).  On failure returns
+ * -EINVAL (or -ENOMEM) and writes "path:line: what is wrong" to err. */
+int cfg_parse_buffer(const char *path, const char *text, size_t len,
+                     const struct cfg_resolver *res, struct cfg **ret,
+                     char *err, size_t errlen);
+
+/* Read and parse a file (at most CFG_FILE_MAX bytes). */
+int cfg_load(const char *path, const struct cfg_resolver *res,
+             struct cfg **ret, char *err, size_t errlen);
+
+void cfg_free(struct cfg *c);
+
+const struct cfg_identity *cfg_find_identity(const struct cfg *c,
+                                             const char *name, size_t len);
+
+/* The ACME directory URL of an identity (new string). */
+char *cfg_acme_directory(const struct cfg_identity *id);
+
+/* Print the effective configuration (for --dump-config). */
+void cfg_dump(const struct cfg *c, FILE *f);
+
+/* Strict parsers shared with other modules.  0 or -EINVAL. */
+int cfg_parse_duration(const char *s, int64_t *ret_s);
+int cfg_parse_mode(const char *s, mode_t *ret);
+bool cfg_name_is_ip(const char *s);
+bool cfg_name_valid(const char *s);
+
+#endif
