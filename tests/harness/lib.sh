@@ -92,7 +92,7 @@ h_init() {
 	mkdir -p "$H/run" "$H/ca" "$H/tmp"
 	chmod 755 "$H" # services running as other users (postgres) must traverse it
 	: >>"$H/run/registry"
-	export H_CACHE=${SHORTCERT_CACHE:-$HOME/.cache/shortcert}
+	export H_CACHE=${SHORTCERT_CACHE:-${HOME:-/root}/.cache/shortcert}
 	export H_CA_ADDR=${H_CA_ADDR:-127.0.0.1:9443}
 	export H_CA_URL="https://ca.internal.test:${H_CA_ADDR##*:}"
 	export H_CA_ROOT="$H/ca/pki/root.crt"
@@ -231,6 +231,8 @@ h_build_stepca() {
 			return 1
 		fi
 		mv -f "$bin.tmp.$$" "$bin" # atomic: parallel builders are fine
+		# drop binaries of other main.go versions not rebuilt for a week
+		find "$H_CACHE" -maxdepth 1 -name 'stepca-test-*' ! -name "stepca-test-$sum" -mtime +7 -delete 2>/dev/null || true
 	fi
 	export H_STEPCA_BIN=$bin
 }
@@ -260,6 +262,7 @@ h_ns_start() {
 	rm -f "$H/run/ns.ready"
 	# The holder script gets $H as $1.  `ip` is preferred; without iproute2
 	# lo is brought up with an ioctl from Debian's python3.
+	# shellcheck disable=SC2016 # $1 is expanded by the holder shell
 	unshare --net --mount --propagation private -- /bin/sh -c '
 		set -e
 		if command -v ip >/dev/null; then
@@ -416,14 +419,19 @@ h_ca_start() {
 	_h_need_init || return 1
 	local pid deadline
 	[[ -f $H/ca/ca.json ]] || _h_die "h_ca_start: no ca.json (h_ca_config)" || return 1
+	[[ -n ${H_STEPCA_BIN:-} ]] || _h_die "h_ca_start: run h_build_stepca first" || return 1
+	pid=$(h_pid ca)
+	if [[ -n $pid ]] && _h_alive "$pid"; then
+		_h_die "h_ca_start: CA already running (pid $pid)" || return 1
+	fi
 	h_bg ca "$H_STEPCA_BIN" serve -config "$H/ca/ca.json" || return 1
 	pid=$(h_pid ca)
 	deadline=$(($(h_now_ms) + ${H_CA_TIMEOUT:-15} * 1000))
 	while (($(h_now_ms) < deadline)); do
+		_h_alive "$pid" || break # died (bad config, port in use, ...)
 		if h_ns curl -sf --max-time 2 --cacert "$H_CA_ROOT" "$H_CA_URL/health" 2>/dev/null | grep -q '"ok"'; then
 			return 0
 		fi
-		_h_alive "$pid" || break
 		sleep 0.05
 	done
 	echo "harness: step-ca did not become healthy; last lines of $H/run/ca.log:" >&2
