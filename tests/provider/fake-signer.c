@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A stand-in for shortcertd (see fake-signer.h).  One poll() loop serves
+ * every connection; a pipe wakes it to stop.  Requests are parsed only by
+ * common/ipc-codec.c and checked by common/tls-purpose.c, so the provider
+ * is tested against the same contract code the daemon uses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "fake-signer.h"
+#include "ipc-proto.h"
+#include "keyref.h"
+#include "tls-purpose.h"
+
+#define FAKE_MAX_CONNS 64
+
+struct fake_conn {
+    int fd;
+    uid_t uid;
+};
+
+struct fake_signer {
+    int listen_fd;
+    int stop_pipe[2];
+    pthread_t thread;
+    bool thread_started;
+    char *identity;
+    EVP_PKEY *key;
+    uint8_t generation[IPC_GENERATION_LEN];
+    _Atomic int mode;
+    atomic_uint requests;
+    atomic_uint accepts;
+    struct fake_conn conns[FAKE_MAX_CONNS];
+    size_t nconns;
+    uint8_t buf[IPC_FRAME_MAX];
+    uint8_t out[IPC_FRAME_MAX + 4096]; /* room for FAKE_OVERSIZE */
+};
+
+enum fake_mode fake_mode_from_string(const char *s)
+{
+    static const char *const names[FAKE_MODE_MAX] = {
+        [FAKE_OK] = "ok",
+        [FAKE_REFUSE] = "refuse",
+        [FAKE_FREEZE] = "freeze",
+        [FAKE_WRONG_ID] = "wrong-id",
+        [FAKE_GARBAGE] = "garbage",
+        [FAKE_CLOSE] = "close",
+        [FAKE_DENY_NONROOT] = "deny-nonroot",
+        [FAKE_OVERSIZE] = "oversize",
+        [FAKE_LONG_SIG] = "long-sig",
+    };
+
+    for (int i = 0; i < FAKE_MODE_MAX; i++)
+        if (strcmp(s, names[i]) == 0)
+            return (enum fake_mode)i;
+    return FAKE_MODE_MAX;
+}
+
+static int make_address(const char *address, struct sockaddr_un *sa,
+                        socklen_t *len)
+{
+    size_t n = strlen(address);
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (n < 2 || n >= sizeof(sa->sun_path))
+        return -EINVAL;
+    if (address[0] == '@') {
+        memcpy(sa->sun_path + 1, address + 1, n - 1);
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else {
+        memcpy(sa->sun_path, address, n + 1);
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+        (void)unlink(address);
+    }
+    return 0;
+}
+
+/* Bind, optionally drop to run_as, then listen: the kernel records the
+ * listener's credentials at listen(), and that is what SO_PEERCRED shows
+ * the provider. */
+static int make_listener(const struct fake_signer_cfg *cfg)
+{
+    struct sockaddr_un sa;
+    socklen_t len;
+    int fd, r;
+
+    r = make_address(cfg->address, &sa, &len);
+    if (r < 0)
+        return r;
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, (struct sockaddr *)&sa, len) < 0)
+        goto fail;
+    if (cfg->address[0] == '/' && chmod(cfg->address, 0666) < 0)
+        goto fail;
+    if (cfg->run_as != 0 &&
+        (setgroups(0, NULL) < 0 || setgid(cfg->run_as) < 0 ||
+         setuid(cfg->run_as) < 0))
+        goto fail;
+    if (listen(fd, 16) < 0)
+        goto fail;
+    return fd;
+fail:
+    r = -errno;
+    (void)close(fd);
+    return r;
+}
+
+static int fake_init(struct fake_signer *f, const struct fake_signer_cfg *cfg)
+{
+    struct keyref ref;
+    int r;
+
+    f->listen_fd = -1;
+    f->stop_pipe[0] = f->stop_pipe[1] = -1;
+    atomic_init(&f->mode, cfg->mode);
+    atomic_init(&f->requests, 0);
+    atomic_init(&f->accepts, 0);
+    f->identity = strdup(cfg->identity);
+    if (!f->identity || !EVP_PKEY_up_ref(cfg->key))
+        return -ENOMEM;
+    f->key = cfg->key;
+    r = keyref_from_pkey(NULL, cfg->identity, cfg->key, &ref);
+    if (r < 0)
+        return r;
+    memcpy(f->generation, ref.generation, IPC_GENERATION_LEN);
+    keyref_done(&ref);
+    if (pipe2(f->stop_pipe, O_CLOEXEC) < 0)
+        return -errno;
+    return 0;
+}
+
+static void fake_free(struct fake_signer *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->nconns; i++)
+        (void)close(f->conns[i].fd);
+    if (f->listen_fd >= 0)
+        (void)close(f->listen_fd);
+    if (f->stop_pipe[0] >= 0)
+        (void)close(f->stop_pipe[0]);
+    if (f->stop_pipe[1] >= 0)
+        (void)close(f->stop_pipe[1]);
+    EVP_PKEY_free(f->key);
+    free(f->identity);
+    free(f);
+}
+
+static void conn_drop(struct fake_signer *f, size_t i)
+{
+    (void)close(f->conns[i].fd);
+    f->conns[i] = f->conns[--f->nconns];
+}
+
+static const char *md_for_scheme(uint32_t scheme)
+{
+    switch (scheme) {
+    case IPC_SCHEME_ECDSA_SHA256:
+        return "SHA256";
+    case IPC_SCHEME_ECDSA_SHA384:
+        return "SHA384";
+    case IPC_SCHEME_ECDSA_SHA512:
+        return "SHA512";
+    default:
+        return NULL;
+    }
+}
+
+static int reply_error(struct fake_signer *f, uint32_t id, uint32_t code,
+                       const char *msg)
+{
+    return ipc_build_error_rep(f->out, sizeof(f->out), IPC_VERSION_MAX, id,
+                               code, 0, msg);
+}
+
+/* Build the reply to one well-formed SIGN request into f->out; returns its
+ * length, 0 for "send nothing", -1 for "close the connection". */
+static int answer(struct fake_signer *f, const struct fake_conn *c,
+                  const struct ipc_hdr *hdr, const struct ipc_sign_req *req)
+{
+    enum fake_mode mode = (enum fake_mode)atomic_load(&f->mode);
+    uint8_t sig[IPC_SIG_MAX];
+    size_t siglen = sizeof(sig);
+    const char *why = NULL, *md;
+    char msg[IPC_ERRMSG_MAX];
+    EVP_MD_CTX *mctx;
+    int ok;
+
+    switch (mode) {
+    case FAKE_FREEZE:
+        return 0;
+    case FAKE_CLOSE:
+        return -1;
+    case FAKE_GARBAGE:
+        memset(f->out, 0x5a, 24); /* wrong magic, wrong length */
+        return 24;
+    case FAKE_OVERSIZE:
+        memset(f->out, 0, sizeof(f->out));
+        return (int)sizeof(f->out);
+    case FAKE_LONG_SIG:
+        memset(sig, 0x30, 100);
+        return ipc_build_sign_rep(f->out, sizeof(f->out), IPC_VERSION_MAX,
+                                  hdr->request_id, sig, 100);
+    case FAKE_REFUSE:
+        (void)snprintf(msg, sizeof(msg), "uid %u not allowed", (unsigned)c->uid);
+        return reply_error(f, hdr->request_id, IPC_ERR_DENIED, msg);
+    case FAKE_DENY_NONROOT:
+        if (c->uid != 0) {
+            (void)snprintf(msg, sizeof(msg), "uid %u not allowed",
+                           (unsigned)c->uid);
+            return reply_error(f, hdr->request_id, IPC_ERR_DENIED, msg);
+        }
+        break;
+    default:
+        break;
+    }
+    if (req->identity_len != strlen(f->identity) ||
+        memcmp(req->identity, f->identity, req->identity_len) != 0)
+        return reply_error(f, hdr->request_id, IPC_ERR_NO_IDENTITY, "");
+    if (memcmp(req->generation, f->generation, IPC_GENERATION_LEN) != 0)
+        return reply_error(f, hdr->request_id, IPC_ERR_STALE_KEY, "");
+    if (tls_purpose_check(TLS_ROLE_SERVER, req->msg, req->msg_len, &why) < 0)
+        return reply_error(f, hdr->request_id, IPC_ERR_PURPOSE, why);
+    md = md_for_scheme(req->scheme);
+    if (!md)
+        return reply_error(f, hdr->request_id, IPC_ERR_SCHEME, "");
+    /* Like the daemon: hash the message here, never trust a digest. */
+    mctx = EVP_MD_CTX_new();
+    ok = mctx &&
+         EVP_DigestSignInit_ex(mctx, NULL, md, NULL, "provider=default",
+                               f->key, NULL) == 1 &&
+         EVP_DigestSign(mctx, sig, &siglen, req->msg, req->msg_len) == 1;
+    EVP_MD_CTX_free(mctx);
+    if (!ok)
+        return reply_error(f, hdr->request_id, IPC_ERR_INTERNAL, "sign failed");
+    return ipc_build_sign_rep(f->out, sizeof(f->out), IPC_VERSION_MAX,
+                              mode == FAKE_WRONG_ID ? hdr->request_id + 1
+                                                    : hdr->request_id,
+                              sig, siglen);
+}
+
+/* Handle one frame on connection i; false to drop the connection. */
+static bool handle(struct fake_signer *f, size_t i, size_t len)
+{
+    struct ipc_hdr hdr;
+    struct ipc_cur body;
+    struct ipc_sign_req req;
+    int n;
+
+    if (ipc_parse_frame(f->buf, len, &hdr, &body) < 0)
+        return false; /* malformed: close without a reply */
+    if (hdr.version != IPC_VERSION_MAX)
+        n = ipc_build_error_rep(f->out, sizeof(f->out), hdr.version,
+                                hdr.request_id, IPC_ERR_VERSION,
+                                IPC_VERSION_MAX, "");
+    else if (hdr.type != IPC_REQ_SIGN)
+        n = reply_error(f, hdr.request_id, IPC_ERR_UNKNOWN_TYPE, "");
+    else if (ipc_parse_sign_req(body, &req) < 0)
+        return false;
+    else {
+        atomic_fetch_add(&f->requests, 1);
+        n = answer(f, &f->conns[i], &hdr, &req);
+    }
+    if (n < 0)
+        return false;
+    if (n == 0)
+        return true;
+    return send(f->conns[i].fd, f->out, (size_t)n, MSG_NOSIGNAL) == n;
+}
+
+static void serve(struct fake_signer *f)
+{
+    for (;;) {
+        struct pollfd pfd[FAKE_MAX_CONNS + 2];
+        size_t n = 0;
+
+        pfd[n++] = (struct pollfd){ .fd = f->stop_pipe[0], .events = POLLIN };
+        pfd[n++] = (struct pollfd){ .fd = f->listen_fd, .events = POLLIN };
+        for (size_t i = 0; i < f->nconns; i++)
+            pfd[n++] = (struct pollfd){ .fd = f->conns[i].fd, .events = POLLIN };
+        if (poll(pfd, n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        if (pfd[0].revents)
+            return;
+        /* Connections first, from the back, so dropping one (swap with the
+         * last) never skips an unread one. */
+        for (size_t i = f->nconns; i-- > 0;) {
+            short ev = pfd[2 + i].revents;
+            ssize_t len;
+
+            if (!ev)
+                continue;
+            len = recv(f->conns[i].fd, f->buf, sizeof(f->buf), MSG_TRUNC);
+            if (len <= 0 || (size_t)len > sizeof(f->buf) ||
+                !handle(f, i, (size_t)len))
+                conn_drop(f, i);
+        }
+        if (pfd[1].revents & POLLIN) {
+            int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            struct ucred cred = { 0 };
+            socklen_t clen = sizeof(cred);
+
+            if (fd < 0)
+                continue;
+            if (f->nconns == FAKE_MAX_CONNS ||
+                getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+                (void)close(fd);
+                continue;
+            }
+            atomic_fetch_add(&f->accepts, 1);
+            f->conns[f->nconns++] = (struct fake_conn){ .fd = fd,
+                                                        .uid = cred.uid };
+        }
+    }
+}
+
+static void *serve_thread(void *arg)
+{
+    serve(arg);
+    return NULL;
+}
+
+int fake_signer_start_thread(const struct fake_signer_cfg *cfg,
+                             struct fake_signer **ret)
+{
+    struct fake_signer *f = calloc(1, sizeof(*f));
+    int r;
+
+    if (!f)
+        return -ENOMEM;
+    r = fake_init(f, cfg);
+    if (r == 0) {
+        struct fake_signer_cfg c = *cfg;
+
+        c.run_as = 0; /* threads share the process's uid */
+        f->listen_fd = make_listener(&c);
+        if (f->listen_fd < 0)
+            r = f->listen_fd;
+    }
+    if (r == 0) {
+        r = -pthread_create(&f->thread, NULL, serve_thread, f);
+        f->thread_started = r == 0;
+    }
+    if (r < 0) {
+        fake_free(f);
+        return r;
+    }
+    *ret = f;
+    return 0;
+}
+
+void fake_signer_set_mode(struct fake_signer *f, enum fake_mode mode)
+{
+    atomic_store(&f->mode, mode);
+}
+
+unsigned fake_signer_requests(struct fake_signer *f)
+{
+    return atomic_load(&f->requests);
+}
+
+unsigned fake_signer_accepts(struct fake_signer *f)
+{
+    return atomic_load(&f->accepts);
+}
+
+void fake_signer_stop(struct fake_signer *f)
+{
+    if (!f)
+        return;
+    if (f->thread_started) {
+        (void)!write(f->stop_pipe[1], "x", 1);
+        (void)pthread_join(f->thread, NULL);
+    }
+    fake_free(f);
+}
+
+int fake_signer_start_process(const struct fake_signer_cfg *cfg,
+                              pid_t *ret_pid)
+{
+    int ready[2];
+    char c = 0;
+    pid_t pid;
+
+    if (pipe2(ready, O_CLOEXEC) < 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        int r = -errno;
+
+        (void)close(ready[0]);
+        (void)close(ready[1]);
+        return r;
+    }
+    if (pid == 0) {
+        struct fake_signer *f = calloc(1, sizeof(*f));
+
+        (void)close(ready[0]);
+        if (!f || fake_init(f, cfg) < 0)
+            _exit(2);
+        f->listen_fd = make_listener(cfg);
+        if (f->listen_fd < 0)
+            _exit(3);
+        (void)!write(ready[1], "r", 1);
+        (void)close(ready[1]);
+        serve(f);
+        _exit(0);
+    }
+    (void)close(ready[1]);
+    if (read(ready[0], &c, 1) != 1 || c != 'r') {
+        (void)close(ready[0]);
+        fake_signer_kill(pid);
+        return -EIO;
+    }
+    (void)close(ready[0]);
+    *ret_pid = pid;
+    return 0;
+}
+
+void fake_signer_kill(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    (void)kill(pid, SIGTERM);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
