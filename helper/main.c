@@ -1,3 +1,347 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder: being written */
-int main(void) { return 0; }
+/*
+ * shortcertd: the privileged helper that holds the private keys of
+ * short-lived TLS identities, enrolls them with step-ca, writes only public
+ * material for services, and signs TLS handshakes for permitted peers over
+ * a Unix socket.  This file owns process setup, the event loop (signals and
+ * the signing socket) and the status document; enrollment runs on its own
+ * thread (enroll.c).
+ */
+#include <getopt.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "build-config.h"
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+#include "config.h"
+#include "enroll.h"
+#include "event.h"
+#include "fileio.h"
+#include "http01.h"
+#include "identity.h"
+#include "ipc-server.h"
+#include "log.h"
+#include "macro.h"
+
+#define SECURE_HEAP_SIZE (1u << 21) /* private keys live here (mlocked) */
+
+struct daemon {
+    struct cfg *cfg;
+    struct identity *ids;
+    size_t n_ids;
+    int epfd;
+    struct ev_source sig_ev;
+    int sigfd;
+    struct ipc_server *ipc;
+    struct http01 *http01;
+    struct enroller *enroller;
+    time_t started;
+};
+
+/* jansson's free hook does not get the size: wipe what malloc says the
+ * block holds, so JSON that carried a secret (a decrypted provisioner key,
+ * a token) does not linger in freed memory. */
+static void json_free_wiped(void *p)
+{
+    if (!p)
+        return;
+    OPENSSL_cleanse(p, malloc_usable_size(p));
+    free(p);
+}
+
+static void notify(const char *state)
+{
+#if HAVE_LIBSYSTEMD
+    (void)sd_notify(0, state);
+#else
+    (void)state;
+#endif
+}
+
+static char *status_json(void *ud)
+{
+    struct daemon *d = ud;
+    json_t *root = json_object(), *ids = json_array();
+    char *s;
+
+    for (size_t i = 0; i < d->n_ids; i++)
+        json_array_append_new(ids, identity_status(&d->ids[i]));
+    json_object_set_new(root, "version", json_string(PACKAGE_VERSION));
+    json_object_set_new(root, "pid", json_integer(getpid()));
+    json_object_set_new(root, "config", json_string(d->cfg->path));
+    json_object_set_new(root, "started", json_integer((json_int_t)d->started));
+    json_object_set_new(root, "identities", ids);
+    s = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(root);
+    return s;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: shortcertd [OPTIONS]\n"
+            "\n"
+            "Hold the private keys of short-lived TLS identities, enroll them\n"
+            "with step-ca, and sign TLS handshakes for permitted services.\n"
+            "\n"
+            "  -c, --config FILE     configuration file (default %s)\n"
+            "      --check-config    validate the configuration and exit\n"
+            "      --dump-config     print the effective configuration and exit\n"
+            "      --log-level LEVEL debug, info, notice, warning or error\n"
+            "                        (overrides log-level in the file)\n"
+            "  -h, --help            show this help\n"
+            "      --version         show the version\n"
+            "\n"
+            "Runs in the foreground and logs to stderr with sd-daemon priority\n"
+            "prefixes. SIGTERM or SIGINT stop it. See shortcertd.conf(5) in\n"
+            "docs/shortcertd.conf.md.\n",
+            SHORTCERT_DEFAULT_CONFIG);
+}
+
+static int setup_signals(struct daemon *d)
+{
+    sigset_t mask;
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->sig_ev };
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    /* Blocked before any thread starts, so every thread inherits it. */
+    if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+        return -EIO;
+    signal(SIGPIPE, SIG_IGN);
+    d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (d->sigfd < 0)
+        return negerrno();
+    d->sig_ev.kind = EV_SIGNAL;
+    if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev) < 0)
+        return negerrno();
+    return 0;
+}
+
+/* Returns true when the daemon should stop. */
+static bool handle_signal(struct daemon *d)
+{
+    struct signalfd_siginfo si;
+
+    while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+            log_notice("Received %s; stopping",
+                       si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            return true;
+        case SIGHUP:
+            log_notice("Received SIGHUP: configuration reload is not "
+                       "implemented in this version; restart shortcertd to "
+                       "apply a changed configuration, ignoring");
+            break;
+        default:
+            break;
+        }
+    }
+    return false;
+}
+
+static void harden_process(void)
+{
+    int r;
+
+    /* No core dumps, no ptrace by non-root, no /proc/PID/mem for others. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        log_warning_errno(negerrno(), "PR_SET_DUMPABLE failed, continuing");
+    /* Private keys in the mlocked, guard-paged, MADV_DONTDUMP secure heap. */
+    r = CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, 16);
+    if (r == 0)
+        log_warning("OpenSSL's secure heap is unavailable (is LimitMEMLOCK too "
+                    "low?); private keys use the normal heap, continuing");
+    else if (r == 2)
+        log_notice("OpenSSL's secure heap could not be locked in memory; "
+                   "continuing without mlock");
+}
+
+static int run(struct daemon *d)
+{
+    struct epoll_event evs[64];
+    bool stop = false;
+
+    notify("READY=1");
+    log_notice("shortcertd %s ready: %zu identit%s", PACKAGE_VERSION, d->n_ids,
+               d->n_ids == 1 ? "y" : "ies");
+    while (!stop) {
+        int n = epoll_wait(d->epfd, evs, (int)ELEMENTSOF(evs), -1);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return log_error_errno(negerrno(), "epoll_wait failed");
+        for (int i = 0; i < n && !stop; i++) {
+            struct ev_source *src = evs[i].data.ptr;
+
+            if (src->kind == EV_SIGNAL)
+                stop = handle_signal(d);
+            else
+                (void)ipc_server_handle(d->ipc, src, evs[i].events);
+        }
+    }
+    notify("STOPPING=1");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_CHECK = 0x100, OPT_DUMP, OPT_LEVEL, OPT_VERSION };
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check-config", no_argument, NULL, OPT_CHECK },
+        { "dump-config", no_argument, NULL, OPT_DUMP },
+        { "log-level", required_argument, NULL, OPT_LEVEL },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config = SHORTCERT_DEFAULT_CONFIG;
+    bool check = false, dump = false;
+    int level = -1, c, r;
+    struct daemon d = { .epfd = -1, .sigfd = -1 };
+    char err[CFG_ERR_MAX];
+    size_t inited = 0;
+    bool worker_gone;
+
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case OPT_CHECK:
+            check = true;
+            break;
+        case OPT_DUMP:
+            dump = true;
+            break;
+        case OPT_LEVEL:
+            level = hlp_log_level_from_string(optarg);
+            if (level < 0) {
+                fprintf(stderr, "shortcertd: invalid --log-level '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("shortcertd %s\n", PACKAGE_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "shortcertd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+
+    r = cfg_load(config, &cfg_system_resolver, &d.cfg, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "shortcertd: %s\n", err);
+        return 1;
+    }
+    if (check) {
+        printf("%s: OK, %zu identit%s\n", config, d.cfg->n_ids,
+               d.cfg->n_ids == 1 ? "y" : "ies");
+        cfg_free(d.cfg);
+        return 0;
+    }
+    if (dump) {
+        cfg_dump(d.cfg, stdout);
+        cfg_free(d.cfg);
+        return 0;
+    }
+    hlp_log_set_level(level >= 0 ? level : d.cfg->log_level);
+    if (geteuid() != 0) {
+        log_error("shortcertd must run as root: it owns the private keys, and "
+                  "the provider only trusts a root peer");
+        cfg_free(d.cfg);
+        return 1;
+    }
+    umask(077);
+    harden_process();
+    json_set_alloc_funcs(malloc, json_free_wiped);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("curl_global_init failed");
+        return 1;
+    }
+    d.started = time(NULL);
+    r = dir_ensure_parents(d.cfg->state_dir);
+    if (r == 0)
+        r = dir_ensure_private(d.cfg->state_dir, 0700);
+    if (r < 0) {
+        log_error_errno(r, "Cannot use state directory %s", d.cfg->state_dir);
+        goto out;
+    }
+    d.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (d.epfd < 0 || setup_signals(&d) < 0) {
+        r = log_error_errno(negerrno(), "Cannot set up the event loop");
+        goto out;
+    }
+    d.n_ids = d.cfg->n_ids;
+    d.ids = calloc(d.n_ids ? d.n_ids : 1, sizeof(*d.ids));
+    if (!d.ids) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (; inited < d.n_ids; inited++) {
+        r = identity_init(&d.ids[inited], &d.cfg->ids[inited], d.cfg->state_dir);
+        if (r < 0) {
+            inited++;
+            goto out;
+        }
+    }
+    r = ipc_server_new(d.cfg, d.ids, d.n_ids, d.epfd, status_json, &d, &d.ipc);
+    if (r < 0)
+        goto out;
+    r = http01_new(d.cfg->http01_listen, &d.http01);
+    if (r < 0) {
+        log_error_errno(r, "Invalid http01-listen '%s'", d.cfg->http01_listen);
+        goto out;
+    }
+    r = enroller_start(d.cfg, d.ids, d.n_ids, d.http01, &d.enroller);
+    if (r < 0) {
+        log_error_errno(r, "Cannot start the enrollment worker");
+        goto out;
+    }
+    r = run(&d);
+out:
+    /* A worker left running may still use the identities: then they are not
+     * freed (the process is about to exit anyway). */
+    worker_gone = enroller_stop(d.enroller, 2000);
+    ipc_server_free(d.ipc);
+    if (worker_gone) {
+        http01_free(d.http01);
+        for (size_t i = 0; i < inited; i++)
+            identity_done(&d.ids[i]);
+        free(d.ids);
+        cfg_free(d.cfg);
+    }
+    if (d.sigfd >= 0)
+        close(d.sigfd);
+    if (d.epfd >= 0)
+        close(d.epfd);
+    return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The signing socket (see ipc-server.h and docs/PROTOCOL.md).
+ *
+ * Trust boundary: everything a connection sends is hostile until
+ * ipc_parse_frame() and the body parser accepted it, and a malformed frame
+ * closes the connection.  Who the peer is comes only from the kernel
+ * (SO_PEERCRED, SO_PEERGROUPS at accept time), never from the message.
+ * Each SIGN request is checked, in order: the identity exists, the peer is
+ * on its allow list, it has a key, the generation is current, the scheme
+ * fits the key, and the message is a TLS handshake input for its role.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "event.h"
+#include "fileio.h"
+#include "identity.h"
+#include "ipc-proto.h"
+#include "ipc-server.h"
+#include "log.h"
+#include "macro.h"
+#include "tls-purpose.h"
+
+#define GROUPS_MAX 65536
+#define REFUSAL_LOG_BURST 20  /* lines per window */
+#define REFUSAL_LOG_WINDOW 10 /* seconds */
+
+struct listener {
+    struct ev_source ev;
+    int fd;
+    char *path; /* unlinked at exit; NULL for abstract sockets */
+    char label[128];
+};
+
+struct conn {
+    struct ev_source ev;
+    int fd;
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    gid_t *groups;
+    size_t n_groups;
+    struct conn *prev, *next;
+};
+
+struct ipc_server {
+    const struct cfg *cfg;
+    struct identity *ids;
+    size_t n_ids;
+    int epfd;
+    struct listener listeners[2];
+    size_t n_listeners;
+    struct conn *conns;
+    size_t n_conns;
+    uint8_t *rx;
+    uint8_t *tx;
+    ipc_status_fn status;
+    void *status_ud;
+    /* refusal log rate limit */
+    time_t rl_window;
+    unsigned rl_count;
+    unsigned rl_suppressed;
+};
+
+/* --- listeners --------------------------------------------------------- */
+
+static int listen_path(struct ipc_server *s, const char *path)
+{
+    struct listener *l = &s->listeners[s->n_listeners];
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    int r;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return log_error_errno(-ENAMETOOLONG, "Socket path %s is too long", path);
+    r = dir_ensure_parents(path);
+    if (r < 0)
+        return log_error_errno(r, "Cannot create the directory of %s", path);
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return log_error_errno(-EEXIST,
+                                   "%s exists and is not a socket; refusing to "
+                                   "replace it",
+                                   path);
+        (void)unlink(path); /* a stale socket of an earlier run */
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return log_error_errno(negerrno(), "socket(AF_UNIX, SOCK_SEQPACKET)");
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return log_error_errno(negerrno(), "Cannot bind %s", path);
+    if (s->cfg->socket_gid != (gid_t)-1 &&
+        chown(path, (uid_t)-1, s->cfg->socket_gid) < 0)
+        return log_error_errno(negerrno(), "Cannot set the group of %s", path);
+    if (chmod(path, s->cfg->socket_mode) < 0)
+        return log_error_errno(negerrno(), "Cannot set the mode of %s", path);
+    if (listen(fd, SOMAXCONN) < 0)
+        return log_error_errno(negerrno(), "Cannot listen on %s", path);
+    l->ev.kind = EV_LISTENER;
+    l->path = strdup(path);
+    if (!l->path)
+        return -ENOMEM;
+    snprintf(l->label, sizeof(l->label), "%s", path);
+    l->fd = TAKE_FD(fd);
+    s->n_listeners++;
+    return 0;
+}
+
+static int listen_abstract(struct ipc_server *s, const char *name)
+{
+    struct listener *l = &s->listeners[s->n_listeners];
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    _cleanup_close_ int fd = -1;
+    size_t n = strlen(name);
+
+    if (n + 1 >= sizeof(sa.sun_path))
+        return log_error_errno(-ENAMETOOLONG, "Abstract socket name is too long");
+    memcpy(sa.sun_path + 1, name, n);
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return log_error_errno(negerrno(), "socket(AF_UNIX, SOCK_SEQPACKET)");
+    if (bind(fd, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0)
+        return log_error_errno(negerrno(), "Cannot bind abstract socket @%s", name);
+    if (listen(fd, SOMAXCONN) < 0)
+        return log_error_errno(negerrno(), "Cannot listen on @%s", name);
+    l->ev.kind = EV_LISTENER;
+    snprintf(l->label, sizeof(l->label), "@%s", name);
+    l->fd = TAKE_FD(fd);
+    s->n_listeners++;
+    return 0;
+}
+
+/* --- connections ------------------------------------------------------- */
+
+static void conn_close(struct ipc_server *s, struct conn *c)
+{
+    (void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    (void)close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_conns--;
+    free(c->groups);
+    free(c);
+}
+
+static int read_peer_groups(int fd, gid_t **ret, size_t *ret_n)
+{
+    socklen_t len = 64 * sizeof(gid_t);
+    gid_t *g = NULL;
+
+    for (;;) {
+        gid_t *ng = realloc(g, len ? len : sizeof(gid_t));
+
+        if (!ng) {
+            free(g);
+            return -ENOMEM;
+        }
+        g = ng;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0)
+            break;
+        if (errno != ERANGE || len > GROUPS_MAX * sizeof(gid_t)) {
+            int e = negerrno();
+
+            free(g);
+            return e;
+        }
+    }
+    *ret = g;
+    *ret_n = len / sizeof(gid_t);
+    return 0;
+}
+
+static unsigned conns_of_uid(const struct ipc_server *s, uid_t uid)
+{
+    unsigned n = 0;
+
+    for (const struct conn *c = s->conns; c; c = c->next)
+        n += c->uid == uid;
+    return n;
+}
+
+static void accept_one(struct ipc_server *s, struct listener *l)
+{
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    struct conn *c;
+    struct epoll_event ev = { .events = EPOLLIN };
+    int fd, r;
+
+    fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            log_warning_errno(negerrno(), "accept on %s failed", l->label);
+        return;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+        log_warning_errno(negerrno(), "SO_PEERCRED failed; closing connection");
+        (void)close(fd);
+        return;
+    }
+    if (conns_of_uid(s, cred.uid) >= s->cfg->max_conns_per_uid) {
+        log_warning("uid %u (pid %d) has %u connections, the limit; closing "
+                    "a new one",
+                    (unsigned)cred.uid, (int)cred.pid, s->cfg->max_conns_per_uid);
+        (void)close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        (void)close(fd);
+        return;
+    }
+    c->ev.kind = EV_CONN;
+    c->fd = fd;
+    c->uid = cred.uid;
+    c->gid = cred.gid;
+    c->pid = cred.pid;
+    r = read_peer_groups(fd, &c->groups, &c->n_groups);
+    if (r < 0) {
+        log_warning_errno(r, "SO_PEERGROUPS for pid %d failed; closing",
+                          (int)cred.pid);
+        free(c);
+        (void)close(fd);
+        return;
+    }
+    ev.data.ptr = c;
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        log_warning_errno(negerrno(), "epoll_ctl failed; closing connection");
+        free(c->groups);
+        free(c);
+        (void)close(fd);
+        return;
+    }
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    log_debug("Connection from pid %d uid %u gid %u (%zu groups) on %s",
+              (int)c->pid, (unsigned)c->uid, (unsigned)c->gid, c->n_groups,
+              l->label);
+}
+
+/* --- dispatch ---------------------------------------------------------- */
+
+bool ipc_peer_allowed(const struct identity *id, uid_t uid, gid_t gid,
+                      const gid_t *groups, size_t n_groups)
+{
+    const struct cfg_identity *cfg = id->cfg;
+
+    for (size_t i = 0; i < cfg->n_allow_uids; i++)
+        if (cfg->allow_uids[i] == uid)
+            return true;
+    for (size_t i = 0; i < cfg->n_allow_gids; i++) {
+        if (cfg->allow_gids[i] == gid)
+            return true;
+        for (size_t j = 0; j < n_groups; j++)
+            if (cfg->allow_gids[i] == groups[j])
+                return true;
+    }
+    return false;
+}
+
+/* One log line per refusal, at most REFUSAL_LOG_BURST per window, so a
+ * misbehaving client cannot flood the journal. */
+__attribute__((format(printf, 2, 3))) static void
+log_refusal(struct ipc_server *s, const char *fmt, ...)
+{
+    time_t now = time(NULL);
+    char msg[512];
+    va_list ap;
+
+    if (now - s->rl_window >= REFUSAL_LOG_WINDOW) {
+        if (s->rl_suppressed)
+            log_warning("%u further refusals were not logged in the last %ds",
+                        s->rl_suppressed, REFUSAL_LOG_WINDOW);
+        s->rl_window = now;
+        s->rl_count = 0;
+        s->rl_suppressed = 0;
+    }
+    if (s->rl_count >= REFUSAL_LOG_BURST) {
+        s->rl_suppressed++;
+        return;
+    }
+    s->rl_count++;
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_warning("%s", msg);
+}
+
+static struct identity *find_identity(struct ipc_server *s, const char *name,
+                                      size_t len)
+{
+    for (size_t i = 0; i < s->n_ids; i++)
+        if (strlen(s->ids[i].cfg->name) == len &&
+            memcmp(s->ids[i].cfg->name, name, len) == 0)
+            return &s->ids[i];
+    return NULL;
+}
+
+/* Send a built frame; a peer that does not take its reply is dropped. */
+static int send_frame(struct ipc_server *s, struct conn *c, int n)
+{
+    if (n < 0) {
+        log_error_errno(n, "Cannot build a reply for pid %d", (int)c->pid);
+        return n;
+    }
+    if (send(c->fd, s->tx, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+        return negerrno();
+    return 0;
+}
+
+static int reply_error(struct ipc_server *s, struct conn *c,
+                       const struct ipc_hdr *h, uint32_t code, uint32_t detail,
+                       const char *msg)
+{
+    return send_frame(s, c,
+                      ipc_build_error_rep(s->tx, IPC_FRAME_MAX, h->version,
+                                          h->request_id, code, detail, msg));
+}
+
+static int handle_sign(struct ipc_server *s, struct conn *c,
+                       const struct ipc_hdr *h, struct ipc_cur body)
+{
+    struct ipc_sign_req req;
+    struct identity *id;
+    uint8_t sig[IPC_SIG_MAX];
+    size_t siglen = sizeof(sig);
+    const char *why = NULL;
+    char msg[IPC_ERRMSG_MAX + 1];
+    int r;
+
+    if (ipc_parse_sign_req(body, &req) < 0)
+        return -EBADMSG;
+    id = find_identity(s, req.identity, req.identity_len);
+    if (!id) {
+        log_refusal(s, "Refused signing for unknown identity '%.*s' to uid %u "
+                       "(pid %d)",
+                    (int)req.identity_len, req.identity, (unsigned)c->uid,
+                    (int)c->pid);
+        snprintf(msg, sizeof(msg), "no identity '%.*s'", (int)req.identity_len,
+                 req.identity);
+        return reply_error(s, c, h, IPC_ERR_NO_IDENTITY, 0, msg);
+    }
+    if (!ipc_peer_allowed(id, c->uid, c->gid, c->groups, c->n_groups)) {
+        atomic_fetch_add(&id->signs_denied, 1);
+        log_refusal(s, "AUDIT refused identity=%s uid=%u gid=%u pid=%d "
+                       "reason=not-on-allow-list",
+                    id->cfg->name, (unsigned)c->uid, (unsigned)c->gid,
+                    (int)c->pid);
+        snprintf(msg, sizeof(msg),
+                 "uid %u is not allowed to use identity '%s'", (unsigned)c->uid,
+                 id->cfg->name);
+        return reply_error(s, c, h, IPC_ERR_DENIED, 0, msg);
+    }
+    if (tls_purpose_check(id->cfg->role, req.msg, req.msg_len, &why) < 0) {
+        atomic_fetch_add(&id->signs_refused, 1);
+        log_refusal(s, "AUDIT refused identity=%s uid=%u pid=%d "
+                       "reason=purpose input='%s' role=%s",
+                    id->cfg->name, (unsigned)c->uid, (int)c->pid, why,
+                    id->cfg->role == TLS_ROLE_CLIENT ? "client" : "server");
+        snprintf(msg, sizeof(msg),
+                 "message is %s; identity '%s' signs only TLS %s handshake "
+                 "inputs",
+                 why, id->cfg->name,
+                 id->cfg->role == TLS_ROLE_CLIENT ? "client" : "server");
+        return reply_error(s, c, h, IPC_ERR_PURPOSE, 0, msg);
+    }
+    r = identity_sign(id, req.generation, req.scheme, req.msg, req.msg_len, sig,
+                      &siglen);
+    switch (r) {
+    case 0:
+        atomic_fetch_add(&id->signs_ok, 1);
+        return send_frame(s, c,
+                          ipc_build_sign_rep(s->tx, IPC_FRAME_MAX, h->version,
+                                             h->request_id, sig, siglen));
+    case -ENOKEY:
+        return reply_error(s, c, h, IPC_ERR_NOT_READY, 0,
+                           "identity has no key yet");
+    case -ESTALE:
+        atomic_fetch_add(&id->signs_refused, 1);
+        log_refusal(s, "Refused signing for identity '%s' to uid %u (pid %d): "
+                       "the service holds a key generation that is no longer "
+                       "current; reload it",
+                    id->cfg->name, (unsigned)c->uid, (int)c->pid);
+        return reply_error(s, c, h, IPC_ERR_STALE_KEY, 0,
+                           "key generation is not current: reload the service");
+    case -EINVAL:
+        atomic_fetch_add(&id->signs_refused, 1);
+        snprintf(msg, sizeof(msg), "scheme %u does not fit this key",
+                 (unsigned)req.scheme);
+        return reply_error(s, c, h, IPC_ERR_SCHEME, 0, msg);
+    default:
+        atomic_fetch_add(&id->signs_failed, 1);
+        log_error("Signing for identity '%s' failed", id->cfg->name);
+        return reply_error(s, c, h, IPC_ERR_INTERNAL, 0, "signing failed");
+    }
+}
+
+static int handle_status(struct ipc_server *s, struct conn *c,
+                         const struct ipc_hdr *h, struct ipc_cur body)
+{
+    _cleanup_free_ char *json = NULL;
+    size_t len;
+
+    if (ipc_parse_status_req(body) < 0)
+        return -EBADMSG;
+    if (c->uid != 0)
+        return reply_error(s, c, h, IPC_ERR_DENIED, 0, "status is for root only");
+    json = s->status ? s->status(s->status_ud) : NULL;
+    if (!json)
+        return reply_error(s, c, h, IPC_ERR_INTERNAL, 0, "no status");
+    len = strlen(json);
+    if (len > IPC_STATUS_MAX)
+        return reply_error(s, c, h, IPC_ERR_INTERNAL, 0, "status too large");
+    return send_frame(s, c,
+                      ipc_build_status_rep(s->tx, IPC_FRAME_MAX, h->version,
+                                           h->request_id, json, len));
+}
+
+/* -EBADMSG: malformed, close without reply; other < 0: close. */
+static int dispatch(struct ipc_server *s, struct conn *c, size_t n)
+{
+    struct ipc_hdr h;
+    struct ipc_cur body;
+    char msg[64];
+
+    if (ipc_parse_frame(s->rx, n, &h, &body) < 0)
+        return -EBADMSG;
+    if (h.version < IPC_VERSION_MIN || h.version > IPC_VERSION_MAX) {
+        snprintf(msg, sizeof(msg), "protocol version %u not spoken; highest is %u",
+                 (unsigned)h.version, (unsigned)IPC_VERSION_MAX);
+        return reply_error(s, c, &h, IPC_ERR_VERSION, IPC_VERSION_MAX, msg);
+    }
+    switch (h.type) {
+    case IPC_REQ_SIGN:
+        return handle_sign(s, c, &h, body);
+    case IPC_REQ_STATUS:
+        return handle_status(s, c, &h, body);
+    default:
+        snprintf(msg, sizeof(msg), "unknown request type 0x%04x", (unsigned)h.type);
+        return reply_error(s, c, &h, IPC_ERR_UNKNOWN_TYPE, 0, msg);
+    }
+}
+
+static void conn_readable(struct ipc_server *s, struct conn *c)
+{
+    /* Bounded: answer what is queued now, then let other connections in. */
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = recv(c->fd, s->rx, IPC_FRAME_MAX, MSG_TRUNC | MSG_DONTWAIT);
+        int r;
+
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0) {
+            conn_close(s, c);
+            return;
+        }
+        if ((size_t)n > IPC_FRAME_MAX) {
+            log_warning("Frame of %zd bytes from pid %d uid %u exceeds the "
+                        "%u-byte limit; closing",
+                        n, (int)c->pid, (unsigned)c->uid, IPC_FRAME_MAX);
+            conn_close(s, c);
+            return;
+        }
+        r = dispatch(s, c, (size_t)n);
+        if (r == -EBADMSG) {
+            log_warning("Malformed frame from pid %d uid %u; closing the "
+                        "connection",
+                        (int)c->pid, (unsigned)c->uid);
+            conn_close(s, c);
+            return;
+        }
+        if (r < 0) {
+            log_debug_errno(r, "Closing connection of pid %d", (int)c->pid);
+            conn_close(s, c);
+            return;
+        }
+    }
+}
+
+bool ipc_server_handle(struct ipc_server *s, void *ptr, uint32_t events)
+{
+    struct ev_source *ev = ptr;
+
+    if (ev->kind == EV_LISTENER) {
+        for (size_t i = 0; i < s->n_listeners; i++)
+            if (ptr == &s->listeners[i]) {
+                /* accept a bounded batch per wakeup */
+                for (int k = 0; k < 64; k++) {
+                    size_t before = s->n_conns;
+
+                    accept_one(s, &s->listeners[i]);
+                    if (s->n_conns == before)
+                        break;
+                }
+                return true;
+            }
+        return false;
+    }
+    if (ev->kind != EV_CONN)
+        return false;
+    if (events & EPOLLIN)
+        conn_readable(s, (struct conn *)ptr);
+    else if (events & (EPOLLHUP | EPOLLERR))
+        conn_close(s, (struct conn *)ptr);
+    return true;
+}
+
+int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
+                   int epfd, ipc_status_fn status, void *status_ud,
+                   struct ipc_server **ret)
+{
+    struct ipc_server *s = calloc(1, sizeof(*s));
+    int r = 0;
+
+    if (!s)
+        return -ENOMEM;
+    s->cfg = cfg;
+    s->ids = ids;
+    s->n_ids = n_ids;
+    s->epfd = epfd;
+    s->status = status;
+    s->status_ud = status_ud;
+    s->rx = malloc(IPC_FRAME_MAX + 1);
+    s->tx = malloc(IPC_FRAME_MAX);
+    if (!s->rx || !s->tx) {
+        ipc_server_free(s);
+        return -ENOMEM;
+    }
+    if (cfg->socket_path[0])
+        r = listen_path(s, cfg->socket_path);
+    if (r == 0 && cfg->abstract_socket)
+        r = listen_abstract(s, cfg->abstract_socket);
+    if (r == 0 && s->n_listeners == 0)
+        r = log_error_errno(-EINVAL, "No socket configured: set socket or "
+                                     "abstract-socket in [daemon]");
+    for (size_t i = 0; r == 0 && i < s->n_listeners; i++) {
+        struct epoll_event ev = { .events = EPOLLIN,
+                                  .data.ptr = &s->listeners[i] };
+
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->listeners[i].fd, &ev) < 0)
+            r = negerrno();
+        else
+            log_info("Listening for signing requests on %s",
+                     s->listeners[i].label);
+    }
+    if (r < 0) {
+        ipc_server_free(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+void ipc_server_free(struct ipc_server *s)
+{
+    if (!s)
+        return;
+    while (s->conns)
+        conn_close(s, s->conns);
+    for (size_t i = 0; i < s->n_listeners; i++) {
+        (void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listeners[i].fd, NULL);
+        (void)close(s->listeners[i].fd);
+        if (s->listeners[i].path) {
+            (void)unlink(s->listeners[i].path);
+            free(s->listeners[i].path);
+        }
+    }
+    free(s->rx);
+    free(s->tx);
+    free(s);
+}

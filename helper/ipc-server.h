@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The signing socket: listeners (path and optional abstract), connections,
+ * peer credentials, and request dispatch (docs/PROTOCOL.md).  Runs on the
+ * daemon's event loop; every handler re-checks what it acts on.
+ */
+#ifndef SHORTCERT_IPC_SERVER_H
+#define SHORTCERT_IPC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cfg;
+struct identity;
+struct ipc_server;
+
+/* Callback that returns a JSON status document (new string, free()). */
+typedef char *(*ipc_status_fn)(void *ud);
+
+/* Create listeners per the [daemon] config and register them with epfd.
+ * Sockets passed by systemd (listen_fds, n) are used instead when given. */
+int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
+                   int epfd, ipc_status_fn status, void *status_ud,
+                   struct ipc_server **ret);
+void ipc_server_free(struct ipc_server *s);
+
+/* Handle an epoll event whose data.ptr came from this server.  Returns
+ * false if ptr is not one of ours. */
+bool ipc_server_handle(struct ipc_server *s, void *ptr, uint32_t events);
+
+/* Peer authorization, exported for tests: true if uid or any of the groups
+ * (primary gid included) is on the identity's allow list. */
+bool ipc_peer_allowed(const struct identity *id, uid_t uid, gid_t gid,
+                      const gid_t *groups, size_t n_groups);
+
+#endif

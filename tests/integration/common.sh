@@ -1,0 +1,105 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Shared helpers of the integration tests (sourced by run.sh and each t-*.sh).
+# A test runs with the harness already up: $H, the namespace and a real
+# step-ca ($H_CA_URL, $H_CA_ROOT); $BUILD is the meson build directory and
+# $T this test's own scratch directory.
+
+TNAME=$(basename "${T:-none}")
+
+# fail MSG : print and exit non-zero (a test ends at its first failure).
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# note MSG : progress line of a test.
+note() { echo "  - $*"; }
+
+# expect_rc WANT CMD... : run CMD, fail unless it exits WANT.
+expect_rc() {
+	local want=$1 rc=0
+	shift
+	"$@" || rc=$?
+	[[ $rc == "$want" ]] || fail "expected exit $want, got $rc from: $*"
+}
+
+# sc_config FILE IDENTITY NAMES [EXTRA...] : a shortcertd config for one
+# identity with this test's state dir, socket and output paths; each EXTRA is
+# appended as a line to the identity section.
+sc_config() {
+	local file=$1 id=$2 names=$3 line
+	shift 3
+	mkdir -p "$T/state" "$T/out"
+	chmod 755 "$T" "$T/out"
+	cat >"$file" <<-EOF
+		[daemon]
+		state-dir = $T/state
+		socket = $T/run/shortcert.sock
+		log-level = debug
+
+		[identity $id]
+		names = $names
+		ca-url = $H_CA_URL
+		ca-root = $H_CA_ROOT
+		lifetime = 10m
+		chain-file = $T/out/$id.crt
+		ref-file = $T/out/$id.ref
+	EOF
+	for line in "$@"; do echo "$line" >>"$file"; done
+}
+
+# sc_start NAME CONFIG : start shortcertd (in the namespace) and wait until
+# its socket accepts connections.
+sc_start() {
+	local name=$1 conf=$2 sock
+	sock=$(awk -F' *= *' '$1 == "socket" { print $2 }' "$conf")
+	h_bg "$name" "$BUILD/helper/shortcertd" -c "$conf"
+	h_wait test -S "$sock" || { tail -20 "$H/run/$name.log"; fail "shortcertd did not create $sock"; }
+}
+
+# sc_wait_file FILE [TRIES] : wait for a file to appear (enrollment).
+sc_wait_file() {
+	H_WAIT_TRIES=${2:-400} h_wait test -s "$1"
+}
+
+# sc_openssl_conf FILE SOCKET : a per-service OPENSSL_CONF that includes the
+# shipped snippet (conf/openssl.cnf.d/shortcert.cnf) and points the provider
+# at the build tree's module and at SOCKET.
+sc_openssl_conf() {
+	local file=$1 sock=$2
+	cat >"$file" <<-EOF
+		# per-service OpenSSL configuration (integration test)
+		openssl_conf = openssl_init
+		.include $H_REPO/conf/openssl.cnf.d/shortcert.cnf
+
+		[shortcert_sect]
+		module = $BUILD/provider/shortcert.so
+		shortcert-socket = $sock
+	EOF
+}
+
+# as_user USER CMD... : run CMD in the namespace as USER (no supplementary
+# groups), the way a service that dropped privileges runs.
+as_user() {
+	local user=$1
+	shift
+	h_ns setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups -- "$@"
+}
+
+# tls_check HOST PORT VERSION : an unmodified s_client that must verify the
+# server's chain to the test root and the host name; prints the served serial.
+tls_check() {
+	local host=$1 port=$2 ver=$3 out
+	out=$(h_ns timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername "$host" \
+		"-$ver" -verify_return_error -verify_hostname "$host" -CAfile "$H_CA_ROOT" \
+		-no-CApath -no-CAstore </dev/null 2>&1) || { echo "$out" | tail -15 >&2; return 1; }
+	echo "$out" | grep -q "Verify return code: 0 (ok)" || { echo "$out" | tail -15 >&2; return 1; }
+	echo "$out" | openssl x509 -noout -serial
+}
+
+# status_json SOCKET : shortcertctl status --json.
+status_json() {
+	"$BUILD/helper/shortcertctl" -s "$1" status --json
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sc-sign: a raw protocol client for the integration tests.  It reads a key
+ * reference, sends one SIGN request of a chosen kind of message straight to
+ * shortcertd (no provider, no libssl), and reports what came back; a
+ * signature is verified against the public key in the reference.  Lets the
+ * tests show that the real daemon refuses what a compromised service might
+ * ask it to sign.
+ *
+ *   sc-sign SOCKET REF_FILE KIND [VERSION]
+ *   KIND: tls13-server-cv | tls13-client-cv | tls12-ske | jws | digest
+ *
+ * Exit: 0 signed and verified; 3 refused (error reply, code printed);
+ * 1 anything else.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "ipc-proto.h"
+#include "keyref.h"
+
+static size_t make_input(const char *kind, uint8_t *m)
+{
+    static const char jws[] =
+        "eyJhbGciOiJFUzI1NiIsImtpZCI6InRodW1iIiwidHlwIjoiSldUIn0."
+        "eyJhdWQiOiJodHRwczovL2NhLmludGVybmFsLnRlc3Q6OTQ0My8xLjAvcmVuZXciLCJz"
+        "dWIiOiJhcGkuaW50ZXJuYWwudGVzdCJ9";
+
+    if (strcmp(kind, "tls13-server-cv") == 0 || strcmp(kind, "tls13-client-cv") == 0) {
+        memset(m, 0x20, 64);
+        memcpy(m + 64, kind[6] == 's' ? "TLS 1.3, server CertificateVerify"
+                                       : "TLS 1.3, client CertificateVerify", 33);
+        m[97] = 0;
+        memset(m + 98, 0x5c, 32);
+        return 130;
+    }
+    if (strcmp(kind, "tls12-ske") == 0) {
+        memset(m, 0x11, 64);
+        m[64] = 3;
+        m[65] = 0;
+        m[66] = 29; /* x25519 */
+        m[67] = 32;
+        memset(m + 68, 0x42, 32);
+        return 100;
+    }
+    if (strcmp(kind, "jws") == 0) {
+        memcpy(m, jws, sizeof(jws) - 1);
+        return sizeof(jws) - 1;
+    }
+    if (strcmp(kind, "digest") == 0) {
+        memset(m, 0x7e, 32);
+        return 32;
+    }
+    return 0;
+}
+
+static int connect_to(const char *where)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct timeval tv = { .tv_sec = 5 };
+    size_t n = strlen(where);
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || n + 1 >= sizeof(sa.sun_path))
+        return -1;
+    if (where[0] == '@') {
+        memcpy(sa.sun_path + 1, where + 1, n - 1);
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else {
+        memcpy(sa.sun_path, where, n + 1);
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+        perror("connect");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    static uint8_t buf[IPC_FRAME_MAX + 1];
+    uint8_t msg[512];
+    struct keyref ref;
+    struct ipc_sign_req req = { 0 };
+    struct ipc_hdr h;
+    struct ipc_cur body;
+    struct ipc_sign_rep sr;
+    struct ipc_error_rep er;
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    long derlen = 0;
+    const unsigned char *p;
+    EVP_PKEY *pub = NULL;
+    EVP_MD_CTX *md = NULL;
+    FILE *f;
+    int fd, n, version = IPC_VERSION_MAX;
+    ssize_t got;
+
+    if (argc < 4 || argc > 5) {
+        fprintf(stderr, "usage: sc-sign SOCKET REF_FILE KIND [VERSION]\n");
+        return 1;
+    }
+    if (argc == 5)
+        version = atoi(argv[4]);
+    f = fopen(argv[2], "r");
+    if (!f || PEM_read(f, &name, &header, &der, &derlen) != 1 ||
+        strcmp(name, KEYREF_PEM_LABEL) != 0 ||
+        keyref_decode_der(NULL, der, (size_t)derlen, &ref) < 0) {
+        fprintf(stderr, "sc-sign: %s is not a key reference\n", argv[2]);
+        return 1;
+    }
+    fclose(f);
+    req.identity = ref.identity;
+    req.identity_len = strlen(ref.identity);
+    memcpy(req.generation, ref.generation, IPC_GENERATION_LEN);
+    req.scheme = IPC_SCHEME_ECDSA_SHA256;
+    req.msg = msg;
+    req.msg_len = make_input(argv[3], msg);
+    if (req.msg_len == 0) {
+        fprintf(stderr, "sc-sign: unknown KIND '%s'\n", argv[3]);
+        return 1;
+    }
+    fd = connect_to(argv[1]);
+    if (fd < 0)
+        return 1;
+    n = ipc_build_sign_req(buf, sizeof(buf), (uint16_t)version, 42, &req);
+    if (n < 0 || send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
+        fprintf(stderr, "sc-sign: send failed\n");
+        return 1;
+    }
+    got = recv(fd, buf, IPC_FRAME_MAX, MSG_TRUNC);
+    if (got <= 0 || got > (ssize_t)IPC_FRAME_MAX ||
+        ipc_parse_frame(buf, (size_t)got, &h, &body) < 0 || h.request_id != 42) {
+        fprintf(stderr, "sc-sign: no valid reply\n");
+        return 1;
+    }
+    if (h.type == IPC_REP_ERROR && ipc_parse_error_rep(body, &er) == 0) {
+        printf("refused: code %u (%s) detail %u: %.*s\n", (unsigned)er.code,
+               ipc_err_str(er.code), (unsigned)er.detail, (int)er.msg_len, er.msg);
+        return 3;
+    }
+    if (h.type != IPC_REP_SIGN || ipc_parse_sign_rep(body, &sr) < 0) {
+        fprintf(stderr, "sc-sign: unexpected reply type 0x%04x\n", h.type);
+        return 1;
+    }
+    p = ref.spki;
+    pub = d2i_PUBKEY(NULL, &p, (long)ref.spki_len);
+    md = EVP_MD_CTX_new();
+    if (!pub || !md ||
+        EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
+        EVP_DigestVerify(md, sr.sig, sr.sig_len, msg, req.msg_len) != 1) {
+        printf("signed, but the signature does NOT verify\n");
+        return 1;
+    }
+    printf("signed: %zu-byte signature, verified with the reference's public "
+           "key\n",
+           sr.sig_len);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pub);
+    keyref_done(&ref);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(der);
+    close(fd);
+    return 0;
+}
