@@ -8,7 +8,8 @@
  * ask it to sign.
  *
  *   sc-sign SOCKET REF_FILE KIND [VERSION]
- *   KIND: tls13-server-cv | tls13-client-cv | tls12-ske | jws | digest
+ *   KIND: tls13-server-cv | tls13-client-cv | tls12-ske | jws | digest |
+ *         unknown-type (a frame of a type the daemon does not know)
  *
  * Exit: 0 signed and verified; 3 refused (error reply, code printed);
  * 1 anything else.
@@ -128,6 +129,10 @@ int main(int argc, char **argv)
     req.scheme = IPC_SCHEME_ECDSA_SHA256;
     req.msg = msg;
     req.msg_len = make_input(argv[3], msg);
+    if (strcmp(argv[3], "unknown-type") == 0) {
+        req.msg_len = 1; /* a well-formed request, then its type is changed */
+        msg[0] = 0;
+    }
     if (req.msg_len == 0) {
         fprintf(stderr, "sc-sign: unknown KIND '%s'\n", argv[3]);
         return 1;
@@ -136,6 +141,10 @@ int main(int argc, char **argv)
     if (fd < 0)
         return 1;
     n = ipc_build_sign_req(buf, sizeof(buf), (uint16_t)version, 42, &req);
+    if (n > 0 && strcmp(argv[3], "unknown-type") == 0) {
+        buf[4] = 0x00; /* type 0x0077, at offset 4 (big-endian) */
+        buf[5] = 0x77;
+    }
     if (n < 0 || send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
         fprintf(stderr, "sc-sign: send failed\n");
         return 1;

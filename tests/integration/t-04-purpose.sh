@@ -28,4 +28,15 @@ rc=0
 out=$(sign tls13-server-cv 2) || rc=$?
 note "protocol version 2: $out"
 [[ $rc == 3 && $out == *"code 2 "*"detail 1"* ]] || fail "version 2 not answered with VERSION/1"
+
+rc=0
+out=$(sign unknown-type) || rc=$?
+note "unknown request type: $out"
+[[ $rc == 3 && $out == *"code 3 "* ]] || fail "unknown type not answered with UNKNOWN_TYPE"
+
+note "status is for root only"
+rc=0
+out=$(as_user nobody "$BUILD/helper/shortcertctl" -s "$T/run/shortcert.sock" status 2>&1) || rc=$?
+[[ $rc == 1 && $out == *"permission denied"* ]] || fail "nobody got the status (rc $rc): $out"
+status_json "$T/run/shortcert.sock" >/dev/null || fail "root cannot get the status"
 h_kill "$D"
