@@ -65,6 +65,7 @@ struct ipc_server {
     size_t n_conns;
     uint8_t *rx;
     uint8_t *tx;
+    int reserve_fd; /* spare descriptor for EMFILE (see accept_one) */
     ipc_status_fn status;
     void *status_ud;
     /* refusal log rate limit */
@@ -146,6 +147,9 @@ static int listen_abstract(struct ipc_server *s, const char *name)
 
 /* --- connections ------------------------------------------------------- */
 
+static void log_refusal(struct ipc_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void conn_close(struct ipc_server *s, struct conn *c)
 {
     (void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -206,6 +210,22 @@ static void accept_one(struct ipc_server *s, struct listener *l)
     int fd, r;
 
     fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && s->reserve_fd >= 0) {
+        /* Out of descriptors: a level-triggered listener would wake us
+         * forever.  Give back the reserve, take the connection, close it,
+         * and take the reserve again, so the queue drains. */
+        int e = errno;
+
+        (void)close(s->reserve_fd);
+        fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            (void)close(fd);
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        log_refusal(s, "Out of file descriptors (%s) with %zu connections; "
+                       "closed a new connection on %s",
+                    strerror(e), s->n_conns, l->label);
+        return;
+    }
     if (fd < 0) {
         if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
             log_warning_errno(negerrno(), "accept on %s failed", l->label);
@@ -217,8 +237,8 @@ static void accept_one(struct ipc_server *s, struct listener *l)
         return;
     }
     if (conns_of_uid(s, cred.uid) >= s->cfg->max_conns_per_uid) {
-        log_warning("uid %u (pid %d) has %u connections, the limit; closing "
-                    "a new one",
+        log_refusal(s, "uid %u (pid %d) already has %u connections, the "
+                       "limit (max-connections-per-uid); closed a new one",
                     (unsigned)cred.uid, (int)cred.pid, s->cfg->max_conns_per_uid);
         (void)close(fd);
         return;
@@ -281,8 +301,7 @@ bool ipc_peer_allowed(const struct identity *id, uid_t uid, gid_t gid,
 
 /* One log line per refusal, at most REFUSAL_LOG_BURST per window, so a
  * misbehaving client cannot flood the journal. */
-__attribute__((format(printf, 2, 3))) static void
-log_refusal(struct ipc_server *s, const char *fmt, ...)
+static void log_refusal(struct ipc_server *s, const char *fmt, ...)
 {
     time_t now = time(NULL);
     char msg[512];
@@ -541,6 +560,7 @@ int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
     s->epfd = epfd;
     s->status = status;
     s->status_ud = status_ud;
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     s->rx = malloc(IPC_FRAME_MAX + 1);
     s->tx = malloc(IPC_FRAME_MAX);
     if (!s->rx || !s->tx) {
@@ -586,6 +606,8 @@ void ipc_server_free(struct ipc_server *s)
             free(s->listeners[i].path);
         }
     }
+    if (s->reserve_fd >= 0)
+        (void)close(s->reserve_fd);
     free(s->rx);
     free(s->tx);
     free(s);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -160,7 +161,14 @@ static bool handle_signal(struct daemon *d)
 
 static void harden_process(void)
 {
+    struct rlimit rl;
     int r;
+
+    /* One descriptor per service connection: take the hard limit. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     /* No core dumps, no ptrace by non-root, no /proc/PID/mem for others. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
