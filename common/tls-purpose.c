@@ -158,10 +158,82 @@ static bool is_tls12_client_cv(const uint8_t *m, size_t len)
     return count >= 4 && saw_server_cert && type == 16; /* client_key_exchange */
 }
 
+#define ASN1_DEPTH_MAX 32
+
+/* One TLV at *p: identifier octets (low or high tag number form) and a
+ * definite length (short or long form, up to 4 length octets).  Sets the
+ * header length and the content length; false if it does not fit. */
+static bool asn1_tlv(const uint8_t *p, size_t left, bool *constructed,
+                     size_t *hdr, size_t *clen)
+{
+    size_t i = 1, n;
+
+    if (left < 2)
+        return false;
+    *constructed = p[0] & 0x20;
+    if ((p[0] & 0x1f) == 0x1f) { /* high tag number: base-128 octets */
+        while (i < left && i < 6 && (p[i] & 0x80))
+            i++;
+        if (i >= left || i >= 6)
+            return false;
+        i++;
+    }
+    if (i >= left)
+        return false;
+    if (p[i] < 0x80) {
+        n = p[i++];
+    } else {
+        size_t k = p[i++] & 0x7f;
+
+        if (k == 0 || k > 4 || k > left - i) /* indefinite or too long */
+            return false;
+        for (n = 0; k > 0; k--)
+            n = n << 8 | p[i++];
+    }
+    if (n > left - i)
+        return false;
+    *hdr = i;
+    *clen = n;
+    return true;
+}
+
+/* True if [p, p+len) is a sequence of TLVs that tile it exactly, each
+ * constructed one's content tiling recursively. */
+static bool asn1_tiles(const uint8_t *p, size_t len, int depth)
+{
+    if (depth > ASN1_DEPTH_MAX)
+        return false;
+    while (len > 0) {
+        bool cons;
+        size_t hdr, clen;
+
+        if (!asn1_tlv(p, len, &cons, &hdr, &clen))
+            return false;
+        if (cons && !asn1_tiles(p + hdr, clen, depth + 1))
+            return false;
+        p += hdr + clen;
+        len -= hdr + clen;
+    }
+    return true;
+}
+
+/* One SEQUENCE spanning the whole message: an X.509 TBSCertificate, a
+ * CertificationRequestInfo, a CRL, OCSP or CMS structure... */
+static bool is_asn1_sequence(const uint8_t *m, size_t len)
+{
+    bool cons;
+    size_t hdr, clen;
+
+    return len >= 2 && m[0] == 0x30 && asn1_tlv(m, len, &cons, &hdr, &clen) &&
+           hdr + clen == len && asn1_tiles(m + hdr, clen, 1);
+}
+
 enum tls_input tls_input_classify(const uint8_t *msg, size_t len)
 {
     if (!msg)
         return TLS_INPUT_NONE;
+    if (is_asn1_sequence(msg, len))
+        return TLS_INPUT_ASN1;
     if (is_tls13_cv(msg, len, TLS13_SERVER_CTX))
         return TLS_INPUT_TLS13_SERVER_CV;
     if (is_tls13_cv(msg, len, TLS13_CLIENT_CTX))
@@ -184,6 +256,8 @@ const char *tls_input_str(enum tls_input in)
         return "TLS 1.2 ServerKeyExchange";
     case TLS_INPUT_TLS12_CLIENT_CV:
         return "TLS 1.2 client CertificateVerify";
+    case TLS_INPUT_ASN1:
+        return "an ASN.1 structure (such as a CSR or a certificate)";
     case TLS_INPUT_NONE:
     default:
         return "no TLS handshake signature input";

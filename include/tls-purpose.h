@@ -10,7 +10,16 @@
  * ServerKeyExchange signed params (client_random || server_random ||
  * ECDHE/DHE params).  Client role: TLS 1.3 client CertificateVerify content,
  * or a TLS 1.2 client CertificateVerify transcript (ClientHello ...
- * ClientKeyExchange).  Library code: no logging.
+ * ClientKeyExchange).
+ *
+ * The TLS 1.2 ServerKeyExchange input starts with 64 bytes the signer's
+ * side controls (the randoms), so a message shaped as an ASN.1 structure
+ * (a CSR's or a certificate's to-be-signed part) could be made to fit it.
+ * A message that parses entirely as one DER/BER SEQUENCE is therefore
+ * refused whatever else it looks like; a genuine handshake input does so
+ * only if the client's random happens to start a valid ASN.1 tree that
+ * tiles the whole message (far rarer than one in a million handshakes;
+ * that handshake fails and the client retries).  Library code: no logging.
  */
 #ifndef SHORTCERT_TLS_PURPOSE_H
 #define SHORTCERT_TLS_PURPOSE_H
@@ -29,6 +38,7 @@ enum tls_input {
     TLS_INPUT_TLS13_CLIENT_CV,
     TLS_INPUT_TLS12_SKE,
     TLS_INPUT_TLS12_CLIENT_CV,
+    TLS_INPUT_ASN1, /* an ASN.1 structure: never signed */
 };
 
 /* Classify msg.  Returns the matching enum tls_input (> 0), or 0 if it is no

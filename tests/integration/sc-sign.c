@@ -9,6 +9,8 @@
  *
  *   sc-sign SOCKET REF_FILE KIND [VERSION]
  *   KIND: tls13-server-cv | tls13-client-cv | tls12-ske | jws | digest |
+ *         csr (a CertificationRequestInfo for the key, shaped so that its
+ *         bytes 64.. read like TLS 1.2 ECDHE params) |
  *         unknown-type (a frame of a type the daemon does not know)
  *
  * Exit: 0 signed and verified; 3 refused (error reply, code printed);
@@ -28,6 +30,34 @@
 
 #include "ipc-proto.h"
 #include "keyref.h"
+
+/* The to-be-signed part of a CSR for spki (91 bytes: P-256) whose subject
+ * text puts 03 00 18 61 04 (named curve secp384r1, a 97-byte point that
+ * runs to the end) at offset 64. */
+static size_t make_csr_info(const uint8_t *spki, size_t spki_len, uint8_t *m)
+{
+    static const char subj[] = "attacker-chosen-subject-signed-by-shortcertd:"
+                               "\x03\x00\x18\x61\x04xyz";
+    const size_t slen = sizeof(subj) - 1; /* 53 */
+    size_t n = 0;
+
+    if (spki_len != 91)
+        return 0;
+    m[n++] = 0x30, m[n++] = 0x81, m[n++] = 0xa2;           /* CRI, 162 */
+    m[n++] = 0x02, m[n++] = 0x01, m[n++] = 0x00;           /* version */
+    m[n++] = 0x30, m[n++] = 0x40;                          /* Name */
+    m[n++] = 0x31, m[n++] = 0x3e;                          /* RDN */
+    m[n++] = 0x30, m[n++] = 0x3c;                          /* ATV */
+    memcpy(m + n, "\x06\x03\x55\x04\x03", 5);             /* cn */
+    n += 5;
+    m[n++] = 0x0c, m[n++] = (uint8_t)slen;                 /* UTF8String */
+    memcpy(m + n, subj, slen);
+    n += slen;
+    memcpy(m + n, spki, spki_len);
+    n += spki_len;
+    m[n++] = 0xa0, m[n++] = 0x00;                          /* attributes */
+    return n; /* 165 */
+}
 
 static size_t make_input(const char *kind, uint8_t *m)
 {
@@ -129,6 +159,8 @@ int main(int argc, char **argv)
     req.scheme = IPC_SCHEME_ECDSA_SHA256;
     req.msg = msg;
     req.msg_len = make_input(argv[3], msg);
+    if (strcmp(argv[3], "csr") == 0)
+        req.msg_len = make_csr_info(ref.spki, ref.spki_len, msg);
     if (strcmp(argv[3], "unknown-type") == 0) {
         req.msg_len = 1; /* a well-formed request, then its type is changed */
         msg[0] = 0;

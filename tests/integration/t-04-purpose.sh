@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Purpose-bound signing on the real daemon: a server identity signs TLS
 # server handshake inputs, and refuses a JWS signing input, a client-context
-# CertificateVerify and a bare digest.  Also: an unknown protocol version is
+# CertificateVerify, a bare digest, and a CSR shaped to look like a TLS 1.2
+# ServerKeyExchange.  Also: an unknown protocol version is
 # answered with the versions the daemon speaks.
 D=$TNAME-shortcertd
 
@@ -14,12 +15,14 @@ for kind in tls13-server-cv tls12-ske; do
 	out=$(sign "$kind") || fail "$kind was not signed: $out"
 	note "$kind: $out"
 done
-for kind in jws tls13-client-cv digest; do
+for kind in jws tls13-client-cv digest csr; do
 	rc=0
 	out=$(sign "$kind") || rc=$?
 	note "$kind: $out"
 	[[ $rc == 3 && $out == *"code 7 (not a TLS handshake signature input"* ]] || fail "$kind was not refused (rc $rc)"
 done
+grep -q "reason=purpose input='an ASN.1 structure" "$H/run/$D.log" || fail "no audit line for the CSR"
+
 h_wait grep -q "AUDIT refused identity=api uid=$(id -u nobody) .*reason=purpose input='TLS 1.3 client CertificateVerify'" \
 	"$H/run/$D.log" || fail "no audit line for the client CertificateVerify"
 grep -q "reason=purpose input='no TLS handshake signature input'" "$H/run/$D.log" || fail "no audit line for the JWS"

@@ -178,6 +178,84 @@ static void t_refused_inputs(void)
     CU_ASSERT_EQUAL(tls_purpose_check(0, m, 0, NULL), -EPERM);
 }
 
+static size_t tlv(uint8_t *out, uint8_t tag, const uint8_t *c, size_t n)
+{
+    size_t h = 0;
+
+    out[h++] = tag;
+    if (n >= 128)
+        out[h++] = 0x81;
+    out[h++] = (uint8_t)n;
+    memmove(out + h, c, n);
+    return h + n;
+}
+
+/* A CSR's CertificationRequestInfo can be shaped so that bytes 64.. read
+ * as ECDHE params (named curve secp384r1, 97-byte point to the end): it
+ * must still be refused. */
+static void t_asn1_shaped_like_ske(void)
+{
+    static const uint8_t cn_oid[] = { 0x06, 0x03, 0x55, 0x04, 0x03 };
+    uint8_t subj[64], atv[96], rdn[100], name[104], body[200], cri[210];
+    uint8_t spki[91];
+    size_t n = 0, off = 0;
+
+    memset(spki, 0x42, sizeof(spki));
+    spki[0] = 0x30;
+    spki[1] = 89; /* SEQUENCE of 89 bytes: one OCTET STRING of 87 */
+    spki[2] = 0x04;
+    spki[3] = 87;
+    /* find the subject length that puts the fixed bytes at offset 64 */
+    for (size_t slen = 30; slen < 60; slen++) {
+        size_t a, r, nm, b;
+
+        memset(subj, 'A', slen);
+        /* AttributeTypeAndValue ::= SEQUENCE { OID cn, UTF8String } */
+        atv[0] = 0x30;
+        memcpy(atv + 2, cn_oid, 5);
+        a = 2 + 5 + tlv(atv + 7, 0x0c, subj, slen);
+        atv[1] = (uint8_t)(a - 2);
+        r = tlv(rdn, 0x31, atv, a);
+        nm = tlv(name, 0x30, rdn, r);
+        b = 0;
+        body[b++] = 0x02;
+        body[b++] = 0x01;
+        body[b++] = 0x00;
+        memcpy(body + b, name, nm);
+        b += nm;
+        memcpy(body + b, spki, sizeof(spki));
+        b += sizeof(spki);
+        body[b++] = 0xa0;
+        body[b++] = 0x00;
+        n = tlv(cri, 0x30, body, b);
+        if (n != 68 + 97)
+            continue;
+        /* the offset of the subject's text inside cri */
+        off = n - 2 - sizeof(spki) - slen;
+        if (off > 64 || off + slen < 69)
+            continue;
+        cri[64] = 3;
+        cri[65] = 0;
+        cri[66] = 24;
+        cri[67] = 97;
+        cri[68] = 0x04;
+        break;
+    }
+    CU_ASSERT_EQUAL_FATAL(n, 165);
+    CU_ASSERT_TRUE_FATAL(off > 0 && off <= 64);
+    /* without the ASN.1 rule it would pass as a ServerKeyExchange... */
+    CU_ASSERT_EQUAL(cri[67], 97);
+    /* ...with it, it is recognised and refused */
+    CU_ASSERT_EQUAL(tls_input_classify(cri, n), TLS_INPUT_ASN1);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, cri, n, NULL), -EPERM);
+    /* A real ServerKeyExchange whose client random merely starts with a
+     * SEQUENCE tag is still accepted. */
+    n = tls12_ske_ecdhe(m, 24, 97);
+    m[0] = 0x30;
+    m[1] = (uint8_t)(n - 2);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS12_SKE);
+}
+
 int cu_register(void)
 {
     static const struct cu_test tests[] = {
@@ -185,6 +263,7 @@ int cu_register(void)
         { "TLS 1.2 ServerKeyExchange", t_tls12_ske },
         { "TLS 1.2 client CertificateVerify", t_tls12_client_cv },
         { "JWS, DER, digests refused", t_refused_inputs },
+        { "ASN.1 shaped like a ServerKeyExchange refused", t_asn1_shaped_like_ske },
         { NULL, NULL },
     };
 
