@@ -148,10 +148,11 @@ int ipc_build_error_rep(uint8_t *buf, size_t cap, uint16_t version,
 }
 
 int ipc_build_status_req(uint8_t *buf, size_t cap, uint16_t version,
-                         uint32_t request_id)
+                         uint32_t request_id, uint32_t first)
 {
     struct wbuf w = frame_begin(buf, cap);
 
+    put_u32(&w, first);
     return frame_end(&w, version, IPC_REQ_STATUS, request_id);
 }
 
@@ -241,9 +242,14 @@ int ipc_parse_error_rep(struct ipc_cur body, struct ipc_error_rep *ret)
     return 0;
 }
 
-int ipc_parse_status_req(struct ipc_cur body)
+int ipc_parse_status_req(struct ipc_cur body, uint32_t *ret_first)
 {
-    return body.left == 0 ? 0 : -EBADMSG;
+    uint32_t first;
+
+    if (ipc_get_u32(&body, &first) < 0 || body.left != 0)
+        return -EBADMSG;
+    *ret_first = first;
+    return 0;
 }
 
 int ipc_parse_status_rep(struct ipc_cur body, struct ipc_status_rep *ret)

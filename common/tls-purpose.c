@@ -5,8 +5,12 @@
  * must parse to the last byte.  Nothing here allocates.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 
 #include "tls-purpose.h"
 
@@ -35,40 +39,54 @@ static bool is_tls13_cv(const uint8_t *m, size_t len, const char *ctx)
            m[TLS13_PAD_LEN + TLS13_CTX_LEN] == 0;
 }
 
-/* The length of the public point a named group's ECDHE params must carry,
- * and the point's first byte (0 = any). */
-static bool ec_group_point(uint16_t group, size_t *ret_len, uint8_t *ret_first)
+/* The named groups of TLS 1.2 ECDHE: the point length their params carry
+ * and, for Weierstrass curves, the curve to check the point against. */
+static const struct tls_group {
+    uint16_t id;
+    size_t point_len;
+    int nid; /* NID_undef: Montgomery curve, any bytes are a point */
+} groups[] = {
+    { 23, 65, NID_X9_62_prime256v1 },
+    { 24, 97, NID_secp384r1 },
+    { 25, 133, NID_secp521r1 },
+    { 26, 65, NID_brainpoolP256r1 },
+    { 27, 97, NID_brainpoolP384r1 },
+    { 28, 129, NID_brainpoolP512r1 },
+    { 29, 32, NID_undef }, /* x25519 */
+    { 30, 56, NID_undef }, /* x448 */
+};
+
+#define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
+
+static EC_GROUP *curves[N_GROUPS];
+static pthread_once_t curves_once = PTHREAD_ONCE_INIT;
+
+static void curves_init(void)
 {
-    switch (group) {
-    case 23: /* secp256r1 */
-    case 26: /* brainpoolP256r1 */
-        *ret_len = 65;
-        *ret_first = 0x04;
+    for (size_t i = 0; i < N_GROUPS; i++)
+        if (groups[i].nid != NID_undef)
+            curves[i] = EC_GROUP_new_by_curve_name(groups[i].nid);
+}
+
+/* An uncompressed point that is on the curve: the tail of a message shaped
+ * to look like ECDHE params (a certificate body, a transcript) is not. */
+static bool point_on_curve(size_t gi, const uint8_t *pt, size_t len)
+{
+    EC_POINT *p;
+    bool ok;
+
+    if (groups[gi].nid == NID_undef)
         return true;
-    case 24: /* secp384r1 */
-    case 27: /* brainpoolP384r1 */
-        *ret_len = 97;
-        *ret_first = 0x04;
-        return true;
-    case 28: /* brainpoolP512r1 */
-        *ret_len = 129;
-        *ret_first = 0x04;
-        return true;
-    case 25: /* secp521r1 */
-        *ret_len = 133;
-        *ret_first = 0x04;
-        return true;
-    case 29: /* x25519 */
-        *ret_len = 32;
-        *ret_first = 0;
-        return true;
-    case 30: /* x448 */
-        *ret_len = 56;
-        *ret_first = 0;
-        return true;
-    default:
+    if (pt[0] != 0x04)
+        return false; /* TLS 1.2 uses uncompressed points only */
+    (void)pthread_once(&curves_once, curves_init);
+    if (!curves[gi])
         return false;
-    }
+    p = EC_POINT_new(curves[gi]);
+    /* oct2point checks that the point is on the curve */
+    ok = p && EC_POINT_oct2point(curves[gi], p, pt, len, NULL) == 1;
+    EC_POINT_free(p);
+    return ok;
 }
 
 static bool get_u16(const uint8_t **p, size_t *left, uint16_t *v)
@@ -96,8 +114,9 @@ static bool get_dh_value(const uint8_t **p, size_t *left, size_t min,
 }
 
 /* TLS 1.2 ServerKeyExchange signature input (RFC 5246 7.4.3, RFC 8422 5.4):
- * client_random || server_random || ServerECDHParams or ServerDHParams. */
-static bool is_tls12_ske(const uint8_t *m, size_t len)
+ * client_random || server_random || ServerECDHParams, or ServerDHParams
+ * when dhe (only RSA keys sign DHE params). */
+static bool is_tls12_ske(const uint8_t *m, size_t len, bool dhe)
 {
     const uint8_t *p;
     size_t left, plen, glen, ylen;
@@ -109,17 +128,21 @@ static bool is_tls12_ske(const uint8_t *m, size_t len)
 
     if (p[0] == 3) { /* ECCurveType named_curve */
         uint16_t group = 0;
-        size_t want = 0;
-        uint8_t first = 0;
+        size_t gi;
 
         p++;
         left--;
-        if (!get_u16(&p, &left, &group) || !ec_group_point(group, &want, &first))
+        if (!get_u16(&p, &left, &group))
             return false;
-        if (left != 1 + want || p[0] != want)
+        for (gi = 0; gi < N_GROUPS && groups[gi].id != group; gi++)
+            ;
+        if (gi == N_GROUPS || left != 1 + groups[gi].point_len ||
+            p[0] != groups[gi].point_len)
             return false;
-        return first == 0 || p[1] == first;
+        return point_on_curve(gi, p + 1, groups[gi].point_len);
     }
+    if (!dhe)
+        return false;
     /* ServerDHParams: p (1024..8192 bits), g, Ys; nothing after. */
     if (!get_dh_value(&p, &left, 128, 1024, &plen) ||
         !get_dh_value(&p, &left, 1, plen, &glen) ||
@@ -228,20 +251,23 @@ static bool is_asn1_sequence(const uint8_t *m, size_t len)
            hdr + clen == len && asn1_tiles(m + hdr, clen, 1);
 }
 
-enum tls_input tls_input_classify(const uint8_t *msg, size_t len)
+enum tls_input tls_input_classify(const uint8_t *msg, size_t len,
+                                  enum tls_key_kind kind)
 {
     if (!msg)
         return TLS_INPUT_NONE;
+    /* The most specific shapes first: an input that fits two of them is
+     * taken as the one a server must not sign. */
     if (is_asn1_sequence(msg, len))
         return TLS_INPUT_ASN1;
     if (is_tls13_cv(msg, len, TLS13_SERVER_CTX))
         return TLS_INPUT_TLS13_SERVER_CV;
     if (is_tls13_cv(msg, len, TLS13_CLIENT_CTX))
         return TLS_INPUT_TLS13_CLIENT_CV;
-    if (is_tls12_ske(msg, len))
-        return TLS_INPUT_TLS12_SKE;
     if (is_tls12_client_cv(msg, len))
         return TLS_INPUT_TLS12_CLIENT_CV;
+    if (is_tls12_ske(msg, len, kind == TLS_KEY_RSA))
+        return TLS_INPUT_TLS12_SKE;
     return TLS_INPUT_NONE;
 }
 
@@ -264,10 +290,10 @@ const char *tls_input_str(enum tls_input in)
     }
 }
 
-int tls_purpose_check(enum tls_role role, const uint8_t *msg, size_t len,
-                      const char **ret_why)
+int tls_purpose_check(enum tls_role role, enum tls_key_kind kind,
+                      const uint8_t *msg, size_t len, const char **ret_why)
 {
-    enum tls_input in = tls_input_classify(msg, len);
+    enum tls_input in = tls_input_classify(msg, len, kind);
     bool ok;
 
     if (role == TLS_ROLE_SERVER)

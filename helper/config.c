@@ -22,9 +22,13 @@
 #include <sys/stat.h>
 
 #include <ini.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "config.h"
 #include "build-config.h"
+#include "http01.h"
 #include "ipc-proto.h"
 #include "log.h"
 #include "macro.h"
@@ -118,6 +122,8 @@ struct pstate {
     unsigned line;         /* line most recently handed to libinih */
     unsigned header_line;  /* line of the most recent "[...]" */
     unsigned pending_header; /* a header no key has claimed yet */
+    char header_text[128];   /* the most recent header's name, untruncated */
+    bool header_too_long;
     unsigned empty_header;   /* first header followed by no key */
     unsigned reader_err_line;
     const char *reader_err;
@@ -188,10 +194,29 @@ static char *reader(char *str, int num, void *stream)
         if (*p == ' ' || *p == '\t')
             continue;
         if (*p == '[') {
+            /* Keep the name as written: libinih cuts section names short
+             * (MAX_SECTION), which would silently rename identities. */
+            const char *q = p + 1, *end = memchr(q, ']', (size_t)(start + take - q));
+            size_t hn;
+
             if (ps->pending_header && !ps->empty_header)
                 ps->empty_header = ps->pending_header;
             ps->header_line = ps->line;
             ps->pending_header = ps->line;
+            ps->header_text[0] = '\0';
+            if (end) {
+                while (q < end && (*q == ' ' || *q == '\t'))
+                    q++;
+                while (end > q && (end[-1] == ' ' || end[-1] == '\t'))
+                    end--;
+                hn = (size_t)(end - q);
+                if (hn < sizeof(ps->header_text)) {
+                    memcpy(ps->header_text, q, hn);
+                    ps->header_text[hn] = '\0';
+                } else {
+                    ps->header_too_long = true;
+                }
+            }
         }
         break;
     }
@@ -462,6 +487,55 @@ static int set_string(char **dst, const char *value)
     return 0;
 }
 
+int cfg_normalize_path(const char *in, char *out, size_t n)
+{
+    size_t len = 0;
+    const char *p = in;
+
+    if (in[0] != '/' || n < 2)
+        return -EINVAL;
+    out[len++] = '/';
+    while (*p) {
+        const char *seg;
+        size_t sl;
+
+        while (*p == '/')
+            p++;
+        seg = p;
+        while (*p && *p != '/')
+            p++;
+        sl = (size_t)(p - seg);
+        if (sl == 0 || (sl == 1 && seg[0] == '.'))
+            continue;
+        if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
+            /* lexically up one level (symlinks are not resolved) */
+            while (len > 1 && out[len - 1] != '/')
+                len--;
+            if (len > 1)
+                len--;
+            continue;
+        }
+        if (len > 1)
+            out[len++] = '/';
+        if (len + sl + 1 > n)
+            return -ENAMETOOLONG;
+        memcpy(out + len, seg, sl);
+        len += sl;
+        if (len + 1 >= n)
+            return -ENAMETOOLONG;
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+/* Keys whose path must name a file (not end in '/', not be '/'). */
+static bool names_a_file(const struct cfg_key *k)
+{
+    return strcmp(k->name, "chain-file") == 0 ||
+           strcmp(k->name, "ref-file") == 0 || strcmp(k->name, "ca-root") == 0 ||
+           strcmp(k->name, "socket") == 0;
+}
+
 static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
                        const char *value)
 {
@@ -473,11 +547,24 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
     int lvl;
 
     switch (k->type) {
-    case V_PATH:
-        if (value[0] != '/' || strlen(value) >= PATH_MAX)
+    case V_PATH: {
+        char norm[PATH_MAX];
+        size_t vl = strlen(value);
+
+        if (value[0] != '/' || vl >= PATH_MAX ||
+            cfg_normalize_path(value, norm, sizeof(norm)) < 0)
             return perr(ps, ps->line, "'%s' must be an absolute path, got '%s'",
                         k->name, value), -EINVAL;
-        return set_string(dst, value);
+        if (names_a_file(k) &&
+            (value[vl - 1] == '/' || strcmp(norm, "/") == 0 ||
+             (vl >= 2 && strcmp(value + vl - 2, "/.") == 0) ||
+             (vl >= 3 && strcmp(value + vl - 3, "/..") == 0)))
+            return perr(ps, ps->line, "'%s' must name a file, got '%s'",
+                        k->name, value), -EINVAL;
+        /* Stored normalised, so that one file spelled two ways is seen to
+         * be one file. */
+        return set_string(dst, norm);
+    }
     case V_URL: {
         size_t n = strlen(value);
 
@@ -495,6 +582,12 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
         if (!*value || strlen(value) > 255)
             return perr(ps, ps->line, "'%s' must be 1 to 255 characters",
                         k->name), -EINVAL;
+        if (strcmp(k->name, "http01-listen") == 0 &&
+            http01_check_listen(value) < 0)
+            return perr(ps, ps->line,
+                        "invalid http01-listen '%s': expected ADDRESS:PORT "
+                        "such as 0.0.0.0:80 or [::]:80",
+                        value), -EINVAL;
         return set_string(dst, value);
     case V_SOCKNAME:
         if (value[0] == '@')
@@ -614,11 +707,18 @@ static void identity_free(struct cfg_identity *id)
     *id = (struct cfg_identity){ 0 };
 }
 
-static int begin_section(struct pstate *ps, const char *section)
+static int begin_section(struct pstate *ps, const char *inih_section)
 {
-    const char *name;
-
+    const char *name, *section = ps->header_text;
     unsigned line = ps->header_line;
+
+    (void)inih_section; /* possibly truncated: use our own copy */
+    if (ps->header_too_long) {
+        ps->header_too_long = false;
+        return perr(ps, line, "section name too long (the limit is %zu "
+                              "characters)",
+                    sizeof(ps->header_text) - 1), -EINVAL;
+    }
 
     ps->cur_header_line = ps->header_line;
     ps->pending_header = 0;
@@ -705,7 +805,8 @@ static int handler(void *user, const char *section, const char *name,
             break;
         }
     if (!k || !(k->sections & ps->kind))
-        return perr(ps, ps->line, "unknown key '%s' in [%s]", name, section);
+        return perr(ps, ps->line, "unknown key '%s' in [%s]", name,
+                    ps->header_text);
     if (ps->kind == SEC_DEFAULTS && (k->flags & K_NODEFAULT))
         return perr(ps, ps->line,
                     "'%s' belongs in an [identity NAME] section, not in "
@@ -719,12 +820,15 @@ static int handler(void *user, const char *section, const char *name,
         base = &ps->cur->id;
     }
     if ((*set & (1ULL << idx)) && !(k->flags & K_LIST))
-        return perr(ps, ps->line, "duplicate key '%s' in [%s]", name, section);
+        return perr(ps, ps->line, "duplicate key '%s' in [%s]", name,
+                    ps->header_text);
     *set |= 1ULL << idx;
-    if (k->off == ID(chain.path))
+    if (strcmp(k->name, "chain-file") == 0)
         ps->cur->id.chain.line = ps->line;
-    if (k->off == ID(ref.path) && ps->kind != SEC_DAEMON)
+    if (strcmp(k->name, "ref-file") == 0)
         ps->cur->id.ref.line = ps->line;
+    if (strcmp(k->name, "ca-root") == 0)
+        ps->cur->id.ca_root_line = ps->line;
     r = parse_value(ps, k, base, value);
     if (r == -ENOMEM)
         perr(ps, ps->line, "out of memory");
@@ -765,6 +869,8 @@ static int apply_defaults(struct pstate *ps, struct pid_entry *e)
         case V_URL:
         case V_STRING:
             r = set_string(dst, *(char *const *)src);
+            if (strcmp(k->name, "ca-root") == 0)
+                id->ca_root_line = d->ca_root_line;
             break;
         case V_USERS:
             r = copy_ids((unsigned **)&id->allow_uids, &id->n_allow_uids,
@@ -863,6 +969,43 @@ static int validate_identity(struct pstate *ps, struct pid_entry *e)
     return 0;
 }
 
+static bool path_inside(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+
+    if (n == 1) /* "/" */
+        return true;
+    return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Service files must stay out of the key store and off the socket. */
+static int check_output_places(struct pstate *ps)
+{
+    const struct cfg *c = ps->cfg;
+    const char *state = c->state_dir ? c->state_dir : SHORTCERT_DEFAULT_STATEDIR;
+    const char *sock = c->socket_path ? c->socket_path : SHORTCERT_DEFAULT_SOCKET;
+
+    for (size_t i = 0; i < ps->n_ids; i++) {
+        const struct cfg_identity *id = &ps->ids[i].id;
+        const struct cfg_output *o[2] = { &id->chain, &id->ref };
+
+        for (int x = 0; x < 2; x++) {
+            if (path_inside(o[x]->path, state))
+                return perr(ps, o[x]->line,
+                            "[identity %s]: %s is inside the state directory "
+                            "%s, which holds the private keys",
+                            id->name, o[x]->path, state),
+                       -EINVAL;
+            if (strcmp(o[x]->path, sock) == 0)
+                return perr(ps, o[x]->line,
+                            "[identity %s]: %s is the signing socket",
+                            id->name, o[x]->path),
+                       -EINVAL;
+        }
+    }
+    return 0;
+}
+
 static int check_output_clash(struct pstate *ps)
 {
     for (size_t i = 0; i < ps->n_ids; i++) {
@@ -923,7 +1066,7 @@ int cfg_parse_buffer(const char *path, const char *text, size_t len,
     c->socket_mode = 0666;
     c->socket_gid = (gid_t)-1;
     c->log_level = LOG_INFO;
-    c->max_conns_per_uid = 64;
+    c->max_conns_per_uid = 256;
     ps.cfg = c;
 
     line = ini_parse_stream(reader, &ps, handler, &ps);
@@ -946,6 +1089,8 @@ int cfg_parse_buffer(const char *path, const char *text, size_t len,
         (void)validate_identity(&ps, &ps.ids[i]);
     if (ps.err_line == 0)
         (void)check_output_clash(&ps);
+    if (ps.err_line == 0)
+        (void)check_output_places(&ps);
     if (ps.err_line == 0 && (daemon_defaults(c) < 0 || !c->path))
         perr(&ps, 1, "out of memory");
 
@@ -1026,6 +1171,35 @@ void cfg_free(struct cfg *c)
     free(c);
 }
 
+int cfg_check_files(const struct cfg *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < c->n_ids; i++) {
+        const struct cfg_identity *id = &c->ids[i];
+        BIO *b = BIO_new_file(id->ca_root, "r");
+        X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+        int e = errno;
+
+        BIO_free(b);
+        X509_free(x);
+        ERR_clear_error();
+        if (!b) {
+            char eb[128];
+
+            snprintf(err, errlen, "%s:%u: [identity %s]: cannot read ca-root %s: %s",
+                     c->path, id->ca_root_line, id->name, id->ca_root,
+                     strerror_r(e, eb, sizeof(eb)));
+            return -EINVAL;
+        }
+        if (!x) {
+            snprintf(err, errlen,
+                     "%s:%u: [identity %s]: ca-root %s holds no PEM certificate",
+                     c->path, id->ca_root_line, id->name, id->ca_root);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 const struct cfg_identity *cfg_find_identity(const struct cfg *c,
                                              const char *name, size_t len)
 {
@@ -1067,6 +1241,17 @@ void cfg_dump(const struct cfg *c, FILE *f)
     if (c->socket_gid != (gid_t)-1)
         fprintf(f, "socket-group = %u\n", (unsigned)c->socket_gid);
     fprintf(f, "http01-listen = %s\n", c->http01_listen);
+    {
+        static const char *const lv[] = { [LOG_ERR] = "error",
+                                           [LOG_WARNING] = "warning",
+                                           [LOG_NOTICE] = "notice",
+                                           [LOG_INFO] = "info",
+                                           [LOG_DEBUG] = "debug" };
+
+        if (c->log_level >= LOG_ERR && c->log_level <= LOG_DEBUG &&
+            lv[c->log_level])
+            fprintf(f, "log-level = %s\n", lv[c->log_level]);
+    }
     fprintf(f, "max-connections-per-uid = %u\n", c->max_conns_per_uid);
     for (size_t i = 0; i < c->n_ids; i++) {
         const struct cfg_identity *id = &c->ids[i];

@@ -52,6 +52,7 @@ struct cfg_identity {
     enum cfg_enroll enroll;
     char *ca_url;   /* https://host[:port], no trailing slash */
     char *ca_root;  /* PEM file: the only trust anchor */
+    unsigned ca_root_line;
     char *acme_provisioner;
     int64_t lifetime_s; /* 0: the CA's default */
     struct cfg_output chain;
@@ -96,6 +97,10 @@ int cfg_load(const char *path, const struct cfg_resolver *res,
 
 void cfg_free(struct cfg *c);
 
+/* Checks beyond syntax that read the file system: every ca-root holds at
+ * least one PEM certificate.  -EINVAL with "path:line: ..." in err. */
+int cfg_check_files(const struct cfg *c, char *err, size_t errlen);
+
 const struct cfg_identity *cfg_find_identity(const struct cfg *c,
                                              const char *name, size_t len);
 
@@ -110,5 +115,8 @@ int cfg_parse_duration(const char *s, int64_t *ret_s);
 int cfg_parse_mode(const char *s, mode_t *ret);
 bool cfg_name_is_ip(const char *s);
 bool cfg_name_valid(const char *s);
+/* Lexical normalisation of an absolute path: no "//", ".", "..", or
+ * trailing '/'.  Symlinks are not resolved. */
+int cfg_normalize_path(const char *in, char *out, size_t n);
 
 #endif

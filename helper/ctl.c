@@ -37,9 +37,10 @@ static void usage(FILE *f)
             "                      (default %s)\n"
             "      --json          status as JSON\n"
             "  -h, --help          show this help\n"
+            "      --version       show the version\n"
             "\n"
             "Exit status: 0 on success; 1 on failure; status exits 3 if an\n"
-            "identity has no valid certificate.\n",
+            "identity has no valid certificate or its files are not written.\n",
             SHORTCERT_DEFAULT_SOCKET, SHORTCERT_DEFAULT_CONFIG);
 }
 
@@ -81,21 +82,19 @@ static const char *jstr(json_t *o, const char *k, const char *dflt)
     return s ? s : dflt;
 }
 
-static int print_status(const char *json, size_t len, bool as_json)
+static int print_status(json_t *root, bool as_json)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr), *ids, *id;
+    json_t *ids, *id;
     size_t i;
     int bad = 0;
 
-    if (!root) {
-        fprintf(stderr, "shortcertctl: shortcertd sent a status that is not "
-                        "JSON\n");
-        return 1;
-    }
     if (as_json) {
-        fwrite(json, 1, len, stdout);
-        fputc('\n', stdout);
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+        if (!text)
+            return 1;
+        puts(text);
+        free(text);
     } else {
         printf("shortcertd %s, pid %lld, config %s\n", jstr(root, "version", "?"),
                (long long)json_integer_value(json_object_get(root, "pid")),
@@ -108,10 +107,11 @@ static int print_status(const char *json, size_t len, bool as_json)
         json_t *sig = json_object_get(id, "signatures");
         const char *state = jstr(id, "state", "?");
         const char *serial = jstr(id, "serial", "-");
+        bool delivered = json_is_true(json_object_get(id, "delivered"));
         char rem[32] = "-";
         json_t *r = json_object_get(id, "seconds_remaining");
 
-        if (strcmp(state, "valid") != 0)
+        if (strcmp(state, "valid") != 0 || !delivered)
             bad = 1;
         if (as_json)
             continue;
@@ -122,22 +122,63 @@ static int print_status(const char *json, size_t len, bool as_json)
                rem, (long long)json_integer_value(json_object_get(sig, "ok")),
                (long long)(json_integer_value(json_object_get(sig, "denied")) +
                            json_integer_value(json_object_get(sig, "refused"))));
+        if (strcmp(state, "valid") == 0 && !delivered)
+            printf("  NOT DELIVERED: the service files are not up to date\n");
         if (json_object_get(id, "last_error"))
             printf("  last error: %s\n", jstr(id, "last_error", ""));
     }
-    json_decref(root);
     return bad ? 3 : 0;
+}
+
+/* One STATUS round trip: the page starting at identity index first. */
+static json_t *status_page(int fd, uint8_t *buf, uint32_t first, uint32_t rid)
+{
+    struct ipc_hdr h;
+    struct ipc_cur body;
+    struct ipc_status_rep st;
+    struct ipc_error_rep er;
+    json_error_t jerr;
+    json_t *page;
+    ssize_t n;
+    int len;
+
+    len = ipc_build_status_req(buf, IPC_FRAME_MAX, IPC_VERSION_MAX, rid, first);
+    if (len < 0 || send(fd, buf, (size_t)len, MSG_NOSIGNAL) != len) {
+        fprintf(stderr, "shortcertctl: cannot send to shortcertd: %s\n",
+                strerror(errno));
+        return NULL;
+    }
+    n = recv(fd, buf, IPC_FRAME_MAX, MSG_TRUNC);
+    if (n <= 0 || n > (ssize_t)IPC_FRAME_MAX ||
+        ipc_parse_frame(buf, (size_t)n, &h, &body) < 0 || h.request_id != rid) {
+        fprintf(stderr, "shortcertctl: no valid reply from shortcertd\n");
+        return NULL;
+    }
+    if (h.type == IPC_REP_ERROR && ipc_parse_error_rep(body, &er) == 0) {
+        fprintf(stderr, "shortcertctl: shortcertd refused: %s (%.*s)\n",
+                ipc_err_str(er.code), (int)er.msg_len, er.msg);
+        return NULL;
+    }
+    if (h.type != IPC_REP_STATUS || ipc_parse_status_rep(body, &st) < 0) {
+        fprintf(stderr, "shortcertctl: unexpected reply from shortcertd\n");
+        return NULL;
+    }
+    page = json_loadb(st.json, st.json_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(page) || !json_is_array(json_object_get(page, "identities"))) {
+        fprintf(stderr, "shortcertctl: shortcertd sent a status that is not "
+                        "the expected JSON\n");
+        json_decref(page);
+        return NULL;
+    }
+    return page;
 }
 
 static int cmd_status(const char *sock, bool as_json)
 {
     uint8_t *buf = malloc(IPC_FRAME_MAX + 1);
-    struct ipc_hdr h;
-    struct ipc_cur body;
-    struct ipc_status_rep st;
-    struct ipc_error_rep er;
-    ssize_t n;
-    int fd, len, rc = 1;
+    json_t *all = NULL;
+    uint32_t first = 0, rid = 1;
+    int fd, rc = 1;
 
     if (!buf)
         return 1;
@@ -148,29 +189,38 @@ static int cmd_status(const char *sock, bool as_json)
         free(buf);
         return 1;
     }
-    len = ipc_build_status_req(buf, IPC_FRAME_MAX, IPC_VERSION_MAX, 1);
-    if (len < 0 || send(fd, buf, (size_t)len, MSG_NOSIGNAL) != len) {
-        fprintf(stderr, "shortcertctl: cannot send to shortcertd: %s\n",
-                strerror(errno));
-        goto out;
+    /* Page through the identities; the first page carries the daemon's
+     * fields, later pages only add identities. */
+    for (;;) {
+        json_t *page = status_page(fd, buf, first, rid++), *next;
+        json_int_t nv = -1;
+
+        if (!page)
+            goto out;
+        next = json_object_get(page, "next");
+        if (next) {
+            nv = json_is_integer(next) ? json_integer_value(next) : -1;
+            if (nv <= (json_int_t)first || nv > (json_int_t)UINT32_MAX) {
+                fprintf(stderr, "shortcertctl: bad paging from shortcertd\n");
+                json_decref(page);
+                goto out;
+            }
+        }
+        if (!all) {
+            all = page;
+            json_object_del(all, "next");
+        } else {
+            json_array_extend(json_object_get(all, "identities"),
+                              json_object_get(page, "identities"));
+            json_decref(page);
+        }
+        if (nv < 0)
+            break;
+        first = (uint32_t)nv;
     }
-    n = recv(fd, buf, IPC_FRAME_MAX, MSG_TRUNC);
-    if (n <= 0 || n > (ssize_t)IPC_FRAME_MAX ||
-        ipc_parse_frame(buf, (size_t)n, &h, &body) < 0 || h.request_id != 1) {
-        fprintf(stderr, "shortcertctl: no valid reply from shortcertd\n");
-        goto out;
-    }
-    if (h.type == IPC_REP_ERROR && ipc_parse_error_rep(body, &er) == 0) {
-        fprintf(stderr, "shortcertctl: shortcertd refused: %s (%.*s)\n",
-                ipc_err_str(er.code), (int)er.msg_len, er.msg);
-        goto out;
-    }
-    if (h.type != IPC_REP_STATUS || ipc_parse_status_rep(body, &st) < 0) {
-        fprintf(stderr, "shortcertctl: unexpected reply from shortcertd\n");
-        goto out;
-    }
-    rc = print_status(st.json, st.json_len, as_json);
+    rc = print_status(all, as_json);
 out:
+    json_decref(all);
     close(fd);
     free(buf);
     return rc;
@@ -181,8 +231,10 @@ static int cmd_check_config(const char *path)
     struct cfg *c = NULL;
     char err[CFG_ERR_MAX];
 
-    if (cfg_load(path, &cfg_system_resolver, &c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
+    if (cfg_load(path, &cfg_system_resolver, &c, err, sizeof(err)) < 0 ||
+        cfg_check_files(c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "shortcertctl: %s\n", err);
+        cfg_free(c);
         return 1;
     }
     printf("%s: OK, %zu identit%s\n", path, c->n_ids, c->n_ids == 1 ? "y" : "ies");
@@ -192,12 +244,13 @@ static int cmd_check_config(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_JSON = 0x100 };
+    enum { OPT_JSON = 0x100, OPT_VERSION };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' },
         { "config", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, OPT_JSON },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
     };
     const char *sock = SHORTCERT_DEFAULT_SOCKET, *config = SHORTCERT_DEFAULT_CONFIG;
@@ -217,6 +270,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("shortcertctl %s\n", PACKAGE_VERSION);
             return 0;
         default:
             usage(stderr);

@@ -178,20 +178,33 @@ static void *worker(void *arg)
     pthread_mutex_lock(&e->lock);
     while (!e->stop) {
         time_t now = time(NULL), next = now + WAKE_MAX_S;
-        struct identity *due = NULL;
+        struct identity *due = NULL, *deliver = NULL;
         struct timespec ts;
 
         for (size_t i = 0; i < e->n_ids; i++) {
             struct identity *id = &e->ids[i];
-            time_t at;
+            time_t at, dat;
+            bool pending;
 
             pthread_mutex_lock(&id->lock);
             at = id->next_attempt;
+            pending = id->delivery_pending;
+            dat = id->next_delivery;
             pthread_mutex_unlock(&id->lock);
             if (at <= now && !due)
                 due = id;
             else if (at < next)
                 next = at;
+            if (pending && dat <= now && !deliver)
+                deliver = id;
+            else if (pending && dat < next)
+                next = dat;
+        }
+        if (deliver) {
+            pthread_mutex_unlock(&e->lock);
+            (void)identity_deliver(deliver);
+            pthread_mutex_lock(&e->lock);
+            continue;
         }
         if (due) {
             pthread_mutex_unlock(&e->lock);

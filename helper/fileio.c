@@ -238,8 +238,14 @@ int dir_ensure_parents(const char *path)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        if (mkdir(buf, 0755) == 0) {
+            /* The daemon's umask is 077: set the mode we mean, so that a
+             * service can reach what is written inside. */
+            if (chmod(buf, 0755) < 0)
+                return negerrno();
+        } else if (errno != EEXIST) {
             return negerrno();
+        }
         *p = '/';
     }
     return 0;

@@ -43,7 +43,8 @@ bool file_is_same(const char *path, const void *data, size_t len, uid_t uid,
  * at most mode. */
 int dir_ensure_private(const char *path, mode_t mode);
 
-/* Create missing parents of path (not path itself) with mode 0755. */
+/* Create missing parents of path (not path itself) with mode 0755 whatever
+ * the umask: services must reach the socket and the files inside. */
 int dir_ensure_parents(const char *path);
 
 /* Move a bad file aside as "<path>.corrupt-<unix time>"; the new name is

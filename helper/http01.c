@@ -614,6 +614,14 @@ static int alloc_h(struct http01 **ret)
     return 0;
 }
 
+int http01_check_listen(const char *listen)
+{
+    struct http01 h;
+
+    memset(&h, 0, sizeof(h));
+    return parse_listen(listen, &h);
+}
+
 int http01_new(const char *listen, struct http01 **ret)
 {
     struct http01 *h;

@@ -25,6 +25,9 @@ struct http01;
  * (for ports < 1024) then, not now.  -EINVAL for a malformed address. */
 int http01_new(const char *listen, struct http01 **ret);
 
+/* Only check a listen address's syntax (for configuration checks). */
+int http01_check_listen(const char *listen);
+
 /* Like http01_new() but serves on an already bound and listening TCP socket
  * (e.g. systemd socket activation, ListenStream=80), which it takes
  * ownership of.  The fd stays open until http01_free(); only the serving

@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "enroll.h"
 #include "fileio.h"
 #include "identity.h"
 #include "keyfile.h"
@@ -107,6 +108,21 @@ static int load_or_create_key(struct identity *id)
     int r;
 
     snprintf(path, sizeof(path), "%s/key.pem", id->dir);
+    {
+        struct stat st;
+
+        /* Only root may ever read a key: repair looser permissions. */
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+            ((st.st_mode & 07777) != 0600 || st.st_uid != 0 || st.st_gid != 0)) {
+            log_warning("Identity '%s': key file %s had owner %u:%u mode %04o; "
+                        "setting root:root 0600",
+                        id->cfg->name, path, (unsigned)st.st_uid,
+                        (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+            if (chown(path, 0, 0) < 0 || chmod(path, 0600) < 0)
+                return log_error_errno(negerrno(), "Identity '%s': cannot "
+                                       "repair %s", id->cfg->name, path);
+        }
+    }
     r = read_key(path, id->cfg, &k);
     if (r == 0) {
         r = set_key(id, k);
@@ -407,6 +423,35 @@ static int write_service_files(struct identity *id, EVP_PKEY *k,
     return 1;
 }
 
+/* Note the outcome of writing the service files; a failure backs off like
+ * enrollment does, and is retried by the worker without re-enrolling. */
+static void delivery_result(struct identity *id, int r)
+{
+    char eb[128];
+    unsigned n;
+    long wait_s;
+
+    pthread_mutex_lock(&id->lock);
+    if (r >= 0) {
+        id->delivery_pending = false;
+        id->delivery_failures = 0;
+        pthread_mutex_unlock(&id->lock);
+        return;
+    }
+    id->delivery_pending = true;
+    n = ++id->delivery_failures;
+    wait_s = enroll_backoff_s(n);
+    id->next_delivery = time(NULL) + wait_s;
+    snprintf(id->last_error, sizeof(id->last_error),
+             "cannot write %s and %s: %s", id->cfg->chain.path,
+             id->cfg->ref.path, strerror_r(-r, eb, sizeof(eb)));
+    pthread_mutex_unlock(&id->lock);
+    log_error("Identity '%s': the certificate is valid and kept, but the "
+              "service files could not be written (attempt %u); retrying in "
+              "%lds",
+              id->cfg->name, n, wait_s);
+}
+
 static void record_cert(struct identity *id, X509 *leaf)
 {
     ASN1_INTEGER *sn = X509_get_serialNumber(leaf);
@@ -472,10 +517,27 @@ static void adopt_stored_chain(struct identity *id)
     fmt_time(id->not_after, na, sizeof(na));
     log_info("Identity '%s': adopted stored certificate, serial %s, not after %s",
              id->cfg->name, id->serial, na);
-    (void)write_service_files(id, k, clean, clean_len);
+    delivery_result(id, write_service_files(id, k, clean, clean_len));
 out:
     chain_free(&c);
     EVP_PKEY_free(k);
+}
+
+int identity_deliver(struct identity *id)
+{
+    char path[PATH_MAX];
+    _cleanup_free_ char *pem = NULL;
+    size_t len = 0;
+    EVP_PKEY *k = identity_get_key(id);
+    int r;
+
+    snprintf(path, sizeof(path), "%s/chain.pem", id->dir);
+    r = k ? file_read_all(path, CHAIN_FILE_MAX, &pem, &len) : -ENOKEY;
+    if (r == 0)
+        r = write_service_files(id, k, pem, len);
+    delivery_result(id, r);
+    EVP_PKEY_free(k);
+    return r < 0 ? r : 0;
 }
 
 int identity_init(struct identity *id, const struct cfg_identity *cfg,
@@ -574,12 +636,9 @@ int identity_accept_chain(struct identity *id, const char *pem, size_t len,
     pthread_mutex_lock(&id->lock);
     id->last_issued = time(NULL);
     pthread_mutex_unlock(&id->lock);
-    r = write_service_files(id, k, clean, clean_len);
-    if (r < 0) {
-        snprintf(err, errlen, "certificate stored but the service files could "
-                              "not be written");
-        goto out;
-    }
+    /* A failure to write the service files is retried on its own: the
+     * certificate is good and stays. */
+    delivery_result(id, write_service_files(id, k, clean, clean_len));
     r = 0;
 out:
     if (r < 0)
@@ -669,6 +728,8 @@ json_t *identity_status(struct identity *id)
     json_object_set_new(o, "consecutive_failures", json_integer(id->failures));
     if (id->last_error[0])
         json_object_set_new(o, "last_error", json_string(id->last_error));
+    json_object_set_new(o, "delivered", json_boolean(id->have_cert &&
+                                                     !id->delivery_pending));
     pthread_mutex_unlock(&id->lock);
     json_object_set_new(o, "chain_file", json_string(cfg->chain.path));
     json_object_set_new(o, "ref_file", json_string(cfg->ref.path));

@@ -39,8 +39,13 @@ struct identity {
     time_t not_before, not_after;
     time_t last_issued;
     time_t next_attempt; /* when the worker should (re-)enroll */
-    unsigned failures;   /* consecutive */
+    unsigned failures;   /* consecutive enrollment failures */
     char last_error[256];
+    /* The certificate is ours but the service files could not be written:
+     * retry writing them (never re-enroll for that). */
+    bool delivery_pending;
+    unsigned delivery_failures;
+    time_t next_delivery;
     /* --- counters (no lock) --- */
     atomic_ulong signs_ok, signs_denied, signs_refused, signs_failed;
 };
@@ -57,9 +62,16 @@ void identity_done(struct identity *id);
 /* A new chain from the CA: accept it only if the leaf carries our public
  * key, exactly the configured names, verifies to the configured root, is
  * valid now, and outlives the current one.  Then persist it and write the
- * service files (chain + reference) as a pair.  err gets the reason. */
+ * service files (chain + reference) as a pair.  Returns 0 once the chain is
+ * accepted and stored, even if the service files could not be written
+ * (then delivery_pending is set and identity_deliver() retries); -errno
+ * with the reason in err if the chain is refused or cannot be stored. */
 int identity_accept_chain(struct identity *id, const char *pem, size_t len,
                           const char *method, char *err, size_t errlen);
+
+/* Write the service files from the stored chain (retry after a failed
+ * delivery).  Updates delivery_pending and its back-off. */
+int identity_deliver(struct identity *id);
 
 /* Sign msg for a peer (all checks except the key's done by the caller).
  * -ESTALE: generation not current; -ENOKEY: no key; -EINVAL: scheme does not

@@ -51,6 +51,7 @@ struct conn {
     pid_t pid;
     gid_t *groups;
     size_t n_groups;
+    uint64_t last_active; /* monotonic ms of the last request or accept */
     struct conn *prev, *next;
 };
 
@@ -89,15 +90,29 @@ static int listen_path(struct ipc_server *s, const char *path)
     r = dir_ensure_parents(path);
     if (r < 0)
         return log_error_errno(r, "Cannot create the directory of %s", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
     if (lstat(path, &st) == 0) {
+        int probe;
+
         if (!S_ISSOCK(st.st_mode))
             return log_error_errno(-EEXIST,
                                    "%s exists and is not a socket; refusing to "
                                    "replace it",
                                    path);
+        /* Someone still listening there is another daemon, not debris. */
+        probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (probe >= 0 &&
+            connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            close(probe);
+            return log_error_errno(-EADDRINUSE,
+                                   "Another process is listening on %s; not "
+                                   "taking over its socket.",
+                                   path);
+        }
+        if (probe >= 0)
+            close(probe);
         (void)unlink(path); /* a stale socket of an earlier run */
     }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
     fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return log_error_errno(negerrno(), "socket(AF_UNIX, SOCK_SEQPACKET)");
@@ -192,12 +207,29 @@ static int read_peer_groups(int fd, gid_t **ret, size_t *ret_n)
     return 0;
 }
 
-static unsigned conns_of_uid(const struct ipc_server *s, uid_t uid)
+static uint64_t mono_ms(void)
 {
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* How many connections uid holds, and the one it used least recently. */
+static unsigned conns_of_uid(const struct ipc_server *s, uid_t uid,
+                             struct conn **ret_oldest)
+{
+    struct conn *oldest = NULL;
     unsigned n = 0;
 
-    for (const struct conn *c = s->conns; c; c = c->next)
-        n += c->uid == uid;
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (c->uid != uid)
+            continue;
+        n++;
+        if (!oldest || c->last_active < oldest->last_active)
+            oldest = c;
+    }
+    *ret_oldest = oldest;
     return n;
 }
 
@@ -205,7 +237,7 @@ static void accept_one(struct ipc_server *s, struct listener *l)
 {
     struct ucred cred;
     socklen_t clen = sizeof(cred);
-    struct conn *c;
+    struct conn *c, *oldest = NULL;
     struct epoll_event ev = { .events = EPOLLIN };
     int fd, r;
 
@@ -236,12 +268,17 @@ static void accept_one(struct ipc_server *s, struct listener *l)
         (void)close(fd);
         return;
     }
-    if (conns_of_uid(s, cred.uid) >= s->cfg->max_conns_per_uid) {
-        log_refusal(s, "uid %u (pid %d) already has %u connections, the "
-                       "limit (max-connections-per-uid); closed a new one",
-                    (unsigned)cred.uid, (int)cred.pid, s->cfg->max_conns_per_uid);
-        (void)close(fd);
-        return;
+    if (conns_of_uid(s, cred.uid, &oldest) >= s->cfg->max_conns_per_uid) {
+        /* Make room by closing the uid's least recently used connection
+         * rather than refusing the new one: a process that hoards
+         * connections cannot lock a service of the same uid out, and the
+         * provider reconnects transparently if it was the service's. */
+        log_refusal(s, "uid %u has %u connections, the limit "
+                       "(max-connections-per-uid); closed its least recently "
+                       "used one (pid %d) to accept pid %d",
+                    (unsigned)cred.uid, s->cfg->max_conns_per_uid,
+                    (int)oldest->pid, (int)cred.pid);
+        conn_close(s, oldest);
     }
     c = calloc(1, sizeof(*c));
     if (!c) {
@@ -250,6 +287,7 @@ static void accept_one(struct ipc_server *s, struct listener *l)
     }
     c->ev.kind = EV_CONN;
     c->fd = fd;
+    c->last_active = mono_ms();
     c->uid = cred.uid;
     c->gid = cred.gid;
     c->pid = cred.pid;
@@ -372,13 +410,23 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
         return -EBADMSG;
     id = find_identity(s, req.identity, req.identity_len);
     if (!id) {
-        log_refusal(s, "Refused signing for unknown identity '%.*s' to uid %u "
-                       "(pid %d)",
+        log_refusal(s, "AUDIT refused identity=%.*s uid=%u gid=%u pid=%d "
+                       "reason=unknown-identity",
                     (int)req.identity_len, req.identity, (unsigned)c->uid,
-                    (int)c->pid);
-        snprintf(msg, sizeof(msg), "no identity '%.*s'", (int)req.identity_len,
-                 req.identity);
-        return reply_error(s, c, h, IPC_ERR_NO_IDENTITY, 0, msg);
+                    (unsigned)c->gid, (int)c->pid);
+        /* Only root learns that the name does not exist; anyone else gets
+         * the same answer as for an identity it may not use, so names
+         * cannot be probed. */
+        if (c->uid == 0) {
+            snprintf(msg, sizeof(msg), "no identity '%.*s'",
+                     (int)req.identity_len, req.identity);
+            return reply_error(s, c, h, IPC_ERR_NO_IDENTITY, 0, msg);
+        }
+        snprintf(msg, sizeof(msg),
+                 "uid %u is not allowed to use identity '%.*s' (or it does "
+                 "not exist)",
+                 (unsigned)c->uid, (int)req.identity_len, req.identity);
+        return reply_error(s, c, h, IPC_ERR_DENIED, 0, msg);
     }
     if (!ipc_peer_allowed(id, c->uid, c->gid, c->groups, c->n_groups)) {
         atomic_fetch_add(&id->signs_denied, 1);
@@ -391,7 +439,8 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
                  id->cfg->name);
         return reply_error(s, c, h, IPC_ERR_DENIED, 0, msg);
     }
-    if (tls_purpose_check(id->cfg->role, req.msg, req.msg_len, &why) < 0) {
+    if (tls_purpose_check(id->cfg->role, TLS_KEY_EC, req.msg, req.msg_len,
+                          &why) < 0) {
         atomic_fetch_add(&id->signs_refused, 1);
         log_refusal(s, "AUDIT refused identity=%s uid=%u pid=%d "
                        "reason=purpose input='%s' role=%s",
@@ -439,13 +488,14 @@ static int handle_status(struct ipc_server *s, struct conn *c,
                          const struct ipc_hdr *h, struct ipc_cur body)
 {
     _cleanup_free_ char *json = NULL;
+    uint32_t first;
     size_t len;
 
-    if (ipc_parse_status_req(body) < 0)
+    if (ipc_parse_status_req(body, &first) < 0)
         return -EBADMSG;
     if (c->uid != 0)
         return reply_error(s, c, h, IPC_ERR_DENIED, 0, "status is for root only");
-    json = s->status ? s->status(s->status_ud) : NULL;
+    json = s->status ? s->status(s->status_ud, first, IPC_STATUS_MAX) : NULL;
     if (!json)
         return reply_error(s, c, h, IPC_ERR_INTERNAL, 0, "no status");
     len = strlen(json);
@@ -495,15 +545,16 @@ static void conn_readable(struct ipc_server *s, struct conn *c)
             return;
         }
         if ((size_t)n > IPC_FRAME_MAX) {
-            log_warning("Frame of %zd bytes from pid %d uid %u exceeds the "
+            log_refusal(s, "Frame of %zd bytes from pid %d uid %u exceeds the "
                         "%u-byte limit; closing",
                         n, (int)c->pid, (unsigned)c->uid, IPC_FRAME_MAX);
             conn_close(s, c);
             return;
         }
+        c->last_active = mono_ms();
         r = dispatch(s, c, (size_t)n);
         if (r == -EBADMSG) {
-            log_warning("Malformed frame from pid %d uid %u; closing the "
+            log_refusal(s, "Malformed frame from pid %d uid %u; closing the "
                         "connection",
                         (int)c->pid, (unsigned)c->uid);
             conn_close(s, c);

@@ -16,8 +16,9 @@ struct cfg;
 struct identity;
 struct ipc_server;
 
-/* Callback that returns a JSON status document (new string, free()). */
-typedef char *(*ipc_status_fn)(void *ud);
+/* Callback that returns a JSON status document with identities from index
+ * first on, as many as fit in max bytes (new string, free()). */
+typedef char *(*ipc_status_fn)(void *ud, uint32_t first, size_t max);
 
 /* Create listeners per the [daemon] config and register them with epfd.
  * Sockets passed by systemd (listen_fds, n) are used instead when given. */

@@ -8,12 +8,15 @@
  * thread (enroll.c).
  */
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -73,20 +76,35 @@ static void notify(const char *state)
 #endif
 }
 
-static char *status_json(void *ud)
+/* One page of the status: the daemon, then identities from first on while
+ * they fit in max bytes; "next" says where the following page starts. */
+static char *status_json(void *ud, uint32_t first, size_t max)
 {
     struct daemon *d = ud;
     json_t *root = json_object(), *ids = json_array();
+    size_t used = 512, i; /* the daemon fields and the brackets */
     char *s;
 
-    for (size_t i = 0; i < d->n_ids; i++)
-        json_array_append_new(ids, identity_status(&d->ids[i]));
     json_object_set_new(root, "version", json_string(PACKAGE_VERSION));
     json_object_set_new(root, "pid", json_integer(getpid()));
     json_object_set_new(root, "config", json_string(d->cfg->path));
     json_object_set_new(root, "started", json_integer((json_int_t)d->started));
+    json_object_set_new(root, "identities_total", json_integer((json_int_t)d->n_ids));
+    for (i = first; i < d->n_ids; i++) {
+        json_t *o = identity_status(&d->ids[i]);
+        size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
+
+        if (used + n + 1 > max && i > first) {
+            json_decref(o);
+            break;
+        }
+        used += n + 1;
+        json_array_append_new(ids, o);
+    }
     json_object_set_new(root, "identities", ids);
-    s = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (i < d->n_ids)
+        json_object_set_new(root, "next", json_integer((json_int_t)i));
+    s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
     return s;
 }
@@ -157,6 +175,39 @@ static bool handle_signal(struct daemon *d)
         }
     }
     return false;
+}
+
+/* One daemon per state directory: a second one would fight over keys,
+ * certificates and the socket.  The lock lives as long as the process. */
+static int lock_state_dir(const char *dir)
+{
+    char path[PATH_MAX], pid[32] = "";
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/.lock", dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return log_error_errno(negerrno(), "Cannot open %s", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = negerrno();
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == -EWOULDBLOCK)
+            return log_error_errno(-EBUSY,
+                                   "Another shortcertd (pid %s) is using the "
+                                   "state directory %s; not starting a second "
+                                   "one.",
+                                   pid[0] ? pid : "?", dir);
+        return log_error_errno(e, "Cannot lock %s", path);
+    }
+    snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+        log_warning_errno(negerrno(), "Cannot record our pid in %s, continuing",
+                          path);
+    return fd; /* kept open: the lock is ours until exit */
 }
 
 static void harden_process(void)
@@ -266,8 +317,11 @@ int main(int argc, char **argv)
     }
 
     r = cfg_load(config, &cfg_system_resolver, &d.cfg, err, sizeof(err));
+    if (r == 0)
+        r = cfg_check_files(d.cfg, err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "shortcertd: %s\n", err);
+        cfg_free(d.cfg);
         return 1;
     }
     if (check) {
@@ -303,6 +357,9 @@ int main(int argc, char **argv)
         log_error_errno(r, "Cannot use state directory %s", d.cfg->state_dir);
         goto out;
     }
+    r = lock_state_dir(d.cfg->state_dir);
+    if (r < 0)
+        goto out;
     d.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (d.epfd < 0 || setup_signals(&d) < 0) {
         r = log_error_errno(negerrno(), "Cannot set up the event loop");

@@ -160,7 +160,9 @@ _warn_unused_ int ipc_parse_sign_rep(struct ipc_cur body,
                                      struct ipc_sign_rep *ret);
 _warn_unused_ int ipc_parse_error_rep(struct ipc_cur body,
                                       struct ipc_error_rep *ret);
-_warn_unused_ int ipc_parse_status_req(struct ipc_cur body);
+/* STATUS request: the index of the first identity wanted (the reply says
+ * where the next page starts when the list does not fit one frame). */
+_warn_unused_ int ipc_parse_status_req(struct ipc_cur body, uint32_t *ret_first);
 _warn_unused_ int ipc_parse_status_rep(struct ipc_cur body,
                                        struct ipc_status_rep *ret);
 
@@ -178,7 +180,8 @@ _warn_unused_ int ipc_build_error_rep(uint8_t *buf, size_t cap,
                                       uint32_t code, uint32_t detail,
                                       const char *msg);
 _warn_unused_ int ipc_build_status_req(uint8_t *buf, size_t cap,
-                                       uint16_t version, uint32_t request_id);
+                                       uint16_t version, uint32_t request_id,
+                                       uint32_t first);
 _warn_unused_ int ipc_build_status_rep(uint8_t *buf, size_t cap,
                                        uint16_t version, uint32_t request_id,
                                        const char *json, size_t json_len);

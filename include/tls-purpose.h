@@ -32,6 +32,14 @@ enum tls_role {
     TLS_ROLE_CLIENT = 2,
 };
 
+/* What kind of key signs: decides which key exchanges exist (TLS 1.2 DHE
+ * is only ever signed by RSA keys: there is no DHE-ECDSA suite). */
+enum tls_key_kind {
+    TLS_KEY_EC = 1,
+    TLS_KEY_RSA = 2,
+    TLS_KEY_ED25519 = 3,
+};
+
 enum tls_input {
     TLS_INPUT_NONE = 0,
     TLS_INPUT_TLS13_SERVER_CV,
@@ -41,14 +49,17 @@ enum tls_input {
     TLS_INPUT_ASN1, /* an ASN.1 structure: never signed */
 };
 
-/* Classify msg.  Returns the matching enum tls_input (> 0), or 0 if it is no
- * TLS handshake signature input at all.  Pure and bounded. */
-enum tls_input tls_input_classify(const uint8_t *msg, size_t len);
+/* Classify msg as signed by a key of that kind.  Returns the matching enum
+ * tls_input (> 0), or 0 if it is no TLS handshake signature input at all.
+ * Bounded; ECDHE points on NIST and Brainpool curves are checked to be on
+ * the curve (libcrypto).  Thread-safe. */
+enum tls_input tls_input_classify(const uint8_t *msg, size_t len,
+                                  enum tls_key_kind kind);
 
-/* 0 if msg may be signed for role; otherwise -EPERM with *ret_why (static
- * text, may be NULL) naming what the message looked like. */
-int tls_purpose_check(enum tls_role role, const uint8_t *msg, size_t len,
-                      const char **ret_why);
+/* 0 if msg may be signed for role with a key of that kind; otherwise -EPERM
+ * with *ret_why (static text, may be NULL) naming what it looked like. */
+int tls_purpose_check(enum tls_role role, enum tls_key_kind kind,
+                      const uint8_t *msg, size_t len, const char **ret_why);
 
 const char *tls_input_str(enum tls_input in);
 

@@ -21,7 +21,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sink ^= req.msg[i];
         (void)sink;
     }
-    if (ipc_parse_status_req(body) == 0)
-        return 0;
+    {
+        uint32_t first;
+
+        if (ipc_parse_status_req(body, &first) == 0)
+            return 0;
+    }
     return 0;
 }

@@ -5,7 +5,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    (void)tls_purpose_check(TLS_ROLE_SERVER, data, size, NULL);
-    (void)tls_purpose_check(TLS_ROLE_CLIENT, data, size, NULL);
+    for (int kind = TLS_KEY_EC; kind <= TLS_KEY_ED25519; kind++) {
+        (void)tls_purpose_check(TLS_ROLE_SERVER, kind, data, size, NULL);
+        (void)tls_purpose_check(TLS_ROLE_CLIENT, kind, data, size, NULL);
+    }
     return 0;
 }

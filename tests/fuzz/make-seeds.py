@@ -37,7 +37,11 @@ def tls13_cv(ctx, hlen=32):
 
 
 def ske(group=23, plen=65):
-    return b'\x11' * 64 + bytes([3]) + struct.pack('>H', group) + bytes([plen]) + b'\x04' + b'\x22' * (plen - 1)
+    curve = {23: ec.SECP256R1(), 24: ec.SECP384R1(), 25: ec.SECP521R1()}[group]
+    point = ec.generate_private_key(curve).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    assert len(point) == plen
+    return b'\x11' * 64 + bytes([3]) + struct.pack('>H', group) + bytes([plen]) + point
 
 
 def sign_req(ident=b'api', gen=bytes(range(32)), scheme=1, msg=b''):
@@ -69,7 +73,7 @@ def main():
     out('fuzz-ipc-request', 'sign-tls13', frame(1, sign_req(msg=server_cv)))
     out('fuzz-ipc-request', 'sign-ske', frame(1, sign_req(msg=ske(), scheme=2)))
     out('fuzz-ipc-request', 'sign-empty', frame(1, sign_req()))
-    out('fuzz-ipc-request', 'status', frame(2, b''))
+    out('fuzz-ipc-request', 'status', frame(2, struct.pack('>I', 0)))
     out('fuzz-ipc-request', 'unknown-type', frame(0x77, b'abc'))
     out('fuzz-ipc-request', 'version-9', frame(1, sign_req(msg=b'x'), version=9))
     out('fuzz-ipc-reply', 'sign', frame(0x8001, blob(b'\x30\x06\x02\x01\x01\x02\x01\x02')))

@@ -99,7 +99,10 @@ tls_check() {
 	echo "$out" | openssl x509 -noout -serial
 }
 
-# status_json SOCKET : shortcertctl status --json.
+# status_json SOCKET : shortcertctl status --json (its exit status 3, "an
+# identity is not in order", is not an error here: callers look at the JSON).
 status_json() {
-	"$BUILD/helper/shortcertctl" -s "$1" status --json
+	local rc=0
+	"$BUILD/helper/shortcertctl" -s "$1" status --json || rc=$?
+	[[ $rc == 0 || $rc == 3 ]]
 }

@@ -7,7 +7,8 @@ robust daemon must do:
   garbage    a frame with a bad magic    -> the connection is closed
   truncated  a header claiming 100 bytes of body, with 10 -> closed
   flood N    N connections at once       -> at most the per-uid limit stay
-                                            open, the rest are closed"""
+                                            open, the rest are closed
+  hoard N S  hold N idle connections for S seconds (prints when ready)"""
 import socket
 import struct
 import sys
@@ -61,6 +62,12 @@ if case == 'flood':
         if closed(s):
             shut += 1
     print(f'flood: {n} connections, {n - shut} kept, {shut} closed by the daemon')
+    sys.exit(0)
+
+if case == 'hoard':
+    socks = [conn() for _ in range(int(sys.argv[3]))]
+    print('hoarding', flush=True)
+    time.sleep(float(sys.argv[4]))
     sys.exit(0)
 
 sys.exit(2)

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Hostile clients on the signing socket: oversize, garbage and truncated
 # frames close that connection; a flood of connections from one uid is cut
-# at max-connections-per-uid; throughout, the daemon keeps serving a
-# well-behaved service.
+# at max-connections-per-uid by closing its least recently used ones, so a
+# process hoarding connections cannot lock out a service of the same uid;
+# throughout, the daemon keeps serving a well-behaved client.
 D=$TNAME-shortcertd
 
 sc_config "$T/sc.conf" api "api.internal.test" "allow-users = nobody"
@@ -27,4 +28,11 @@ note "$out (limit 5)"
 grep -q "limit (max-connections-per-uid)" "$H/run/$D.log" || fail "limit not logged"
 sign >/dev/null || fail "the daemon stopped serving after the flood"
 note "a well-behaved client is still served"
+
+h_bg "$TNAME-hoarder" setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+	/usr/bin/python3 "$H_REPO/tests/integration/hostile-client.py" "$sock" hoard 5 30
+h_wait grep -q hoarding "$H/run/$TNAME-hoarder.log" || fail "hoarder did not start"
+sign >/dev/null || fail "a process hoarding 5 connections locked the uid out"
+note "a process of the same uid hoarding the limit of connections does not lock it out"
+h_kill "$TNAME-hoarder"
 h_kill "$D"

@@ -238,7 +238,7 @@ static int answer(struct fake_signer *f, const struct fake_conn *c,
         return reply_error(f, hdr->request_id, IPC_ERR_NO_IDENTITY, "");
     if (memcmp(req->generation, f->generation, IPC_GENERATION_LEN) != 0)
         return reply_error(f, hdr->request_id, IPC_ERR_STALE_KEY, "");
-    if (tls_purpose_check(TLS_ROLE_SERVER, req->msg, req->msg_len, &why) < 0)
+    if (tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, req->msg, req->msg_len, &why) < 0)
         return reply_error(f, hdr->request_id, IPC_ERR_PURPOSE, why);
     md = md_for_scheme(req->scheme);
     if (!md)

@@ -241,6 +241,45 @@ static void t_errors_validation(void)
     parse_bad(clash, 12, "identities 'api' and 'b' both write /etc/ssl/api.ref");
 }
 
+static void t_paths(void)
+{
+    char out[64];
+    struct cfg *c;
+    char err[CFG_ERR_MAX];
+
+    CU_ASSERT_EQUAL(cfg_normalize_path("/a//b/./c/../d", out, sizeof(out)), 0);
+    CU_ASSERT_STRING_EQUAL(out, "/a/b/d");
+    CU_ASSERT_EQUAL(cfg_normalize_path("/../x/", out, sizeof(out)), 0);
+    CU_ASSERT_STRING_EQUAL(out, "/x");
+    CU_ASSERT_EQUAL(cfg_normalize_path("x", out, sizeof(out)), -EINVAL);
+    parse_bad("[identity a]\nchain-file = /etc/ssl/\n", 2, "'chain-file' must name a file");
+    parse_bad("[identity a]\nref-file = /\n", 2, "'ref-file' must name a file");
+    parse_bad("[identity a]\nref-file = /x/..\n", 2, "'ref-file' must name a file");
+    parse_bad("[daemon]\nhttp01-listen = nope\n", 2, "invalid http01-listen 'nope'");
+    parse_bad("[daemon]\nhttp01-listen = ::1:80\n", 2, "invalid http01-listen");
+    /* one file spelled two ways */
+    parse_bad(GOOD_ID "[identity b]\n"
+                      "names = b.test\n"
+                      "ca-url = https://ca.internal.test:9443\n"
+                      "ca-root = /r.crt\n"
+                      "chain-file = /etc/ssl/../ssl//api.crt\n"
+                      "ref-file = /b.ref\n"
+                      "allow-users = root\n",
+              12, "identities 'api' and 'b' both write /etc/ssl/api.crt");
+    parse_bad("[daemon]\nstate-dir = /etc/ssl\n" GOOD_ID, 7,
+              "/etc/ssl/api.crt is inside the state directory /etc/ssl");
+    parse_bad("[daemon]\nsocket = /etc/ssl/api.ref\n" GOOD_ID, 8,
+              "/etc/ssl/api.ref is the signing socket");
+    /* files: a missing ca-root is reported with its line */
+    c = parse_ok(GOOD_ID);
+    if (c) {
+        CU_ASSERT_EQUAL(cfg_check_files(c, err, sizeof(err)), -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "t.conf:4: [identity api]: cannot read "
+                                           "ca-root /etc/shortcert/root.crt"));
+        cfg_free(c);
+    }
+}
+
 static void t_long_line_and_nul(void)
 {
     char text[600];
@@ -254,6 +293,35 @@ static void t_long_line_and_nul(void)
                                      err, sizeof(err)),
                     -EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "t.conf:2: contains a NUL byte"));
+}
+
+/* libinih cuts section names short; ours must not be. */
+static void t_long_identity_names(void)
+{
+    char text[1024];
+    const char *n64 =
+        "a123456789012345678901234567890123456789012345678901234567890123";
+    struct cfg *c;
+
+    snprintf(text, sizeof(text),
+             "[identity %s]\n" "names = a.test\n"
+             "ca-url = https://ca.test\nca-root = /r\nchain-file = /a.crt\n"
+             "ref-file = /a.ref\nallow-users = root\n"
+             "[identity %.60sXXXX]\n" "names = b.test\n"
+             "ca-url = https://ca.test\nca-root = /r\nchain-file = /b.crt\n"
+             "ref-file = /b.ref\nallow-users = root\n",
+             n64, n64);
+    c = parse_ok(text);
+    if (!c)
+        return;
+    CU_ASSERT_EQUAL(c->n_ids, 2);
+    CU_ASSERT_STRING_EQUAL(c->ids[0].name, n64);
+    CU_ASSERT_EQUAL(strlen(c->ids[1].name), 64);
+    cfg_free(c);
+    snprintf(text, sizeof(text), "[identity %sx]\nnames = a\n", n64);
+    parse_bad(text, 1, "invalid identity name");
+    snprintf(text, sizeof(text), "[identity %s%s]\nnames = a\n", n64, n64);
+    parse_bad(text, 1, "section name too long");
 }
 
 static void t_empty_file_ok(void)
@@ -301,7 +369,9 @@ int cu_register(void)
         { "list keys repeat and continue", t_list_keys_repeat_and_continue },
         { "each bad input has its own error", t_errors },
         { "cross-key validation errors", t_errors_validation },
+        { "paths: normalised, files, places", t_paths },
         { "long line and NUL byte", t_long_line_and_nul },
+        { "long identity names are not cut short", t_long_identity_names },
         { "empty file", t_empty_file_ok },
         { "value parsers", t_value_parsers },
         { NULL, NULL },

@@ -82,10 +82,17 @@ static void t_replies_roundtrip(void)
     CU_ASSERT_EQUAL(er.detail, 1);
     CU_ASSERT_EQUAL(er.msg_len, strlen("version 9 not spoken"));
 
-    n = ipc_build_status_req(buf, sizeof(buf), 1, 9);
-    CU_ASSERT_EQUAL_FATAL(n, IPC_HDR_LEN);
+    n = ipc_build_status_req(buf, sizeof(buf), 1, 9, 300);
+    CU_ASSERT_EQUAL_FATAL(n, IPC_HDR_LEN + 4);
     CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)n, &h, &body), 0);
-    CU_ASSERT_EQUAL(ipc_parse_status_req(body), 0);
+    {
+        uint32_t first = 0;
+
+        CU_ASSERT_EQUAL(ipc_parse_status_req(body, &first), 0);
+        CU_ASSERT_EQUAL(first, 300);
+        body.left--;
+        CU_ASSERT_EQUAL(ipc_parse_status_req(body, &first), -EBADMSG);
+    }
 
     n = ipc_build_status_rep(buf, sizeof(buf), 1, 9, "{}", 2);
     CU_ASSERT_TRUE_FATAL(n > 0);
@@ -137,9 +144,9 @@ static void t_bad_header(void)
 {
     struct ipc_hdr h;
     struct ipc_cur body;
-    int n = ipc_build_status_req(buf, sizeof(buf), 1, 1);
+    int n = ipc_build_status_req(buf, sizeof(buf), 1, 1, 0);
 
-    CU_ASSERT_EQUAL_FATAL(n, IPC_HDR_LEN);
+    CU_ASSERT_EQUAL_FATAL(n, IPC_HDR_LEN + 4);
     buf[0] = 'X';
     CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)n, &h, &body), -EBADMSG);
     buf[0] = 0x53;

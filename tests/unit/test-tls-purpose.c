@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <CUnit/CUnit.h>
+#include <openssl/evp.h>
 
 #include "cu-main.h"
 #include "tls-purpose.h"
@@ -21,15 +22,34 @@ static size_t tls13_cv(uint8_t *out, const char *ctx, size_t hlen)
     return 98 + hlen;
 }
 
-static size_t tls12_ske_ecdhe(uint8_t *out, uint16_t group, size_t plen)
+/* An ECDHE public point of a real key on that curve (NULL: any bytes, as
+ * for x25519/x448). */
+static void real_point(const char *curve, uint8_t *out, size_t plen)
+{
+    EVP_PKEY *k;
+    size_t n = 0;
+
+    memset(out, 0x22, plen);
+    if (!curve)
+        return;
+    k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    CU_ASSERT_EQUAL(EVP_PKEY_get_octet_string_param(k, "encoded-pub-key", out,
+                                                    plen, &n),
+                    1);
+    CU_ASSERT_EQUAL(n, plen);
+    EVP_PKEY_free(k);
+}
+
+static size_t tls12_ske_ecdhe(uint8_t *out, uint16_t group, const char *curve,
+                              size_t plen)
 {
     memset(out, 0x11, 64); /* randoms */
     out[64] = 3;
     out[65] = (uint8_t)(group >> 8);
     out[66] = (uint8_t)group;
     out[67] = (uint8_t)plen;
-    memset(out + 68, 0x22, plen);
-    out[68] = 0x04;
+    real_point(curve, out + 68, plen);
     return 68 + plen;
 }
 
@@ -66,59 +86,71 @@ static void t_tls13(void)
     const char *why = NULL;
 
     n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 32);
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS13_SERVER_CV);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, NULL), 0);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, m, n, &why), -EPERM);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_TLS13_SERVER_CV);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, m, n, NULL), 0);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, TLS_KEY_EC, m, n, &why), -EPERM);
     CU_ASSERT_STRING_EQUAL(why, "TLS 1.3 server CertificateVerify");
     n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 48);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, NULL), 0);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, m, n, NULL), 0);
 
     /* The client context is refused for a server identity. */
     n = tls13_cv(m, "TLS 1.3, client CertificateVerify", 32);
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS13_CLIENT_CV);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, &why), -EPERM);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_TLS13_CLIENT_CV);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, m, n, &why), -EPERM);
     CU_ASSERT_STRING_EQUAL(why, "TLS 1.3 client CertificateVerify");
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, m, n, NULL), 0);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, TLS_KEY_EC, m, n, NULL), 0);
 
     /* Near misses. */
     n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 33);
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
     n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 32);
     m[10] = 0x21;
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
     n = tls13_cv(m, "TLS 1.3, server CertificateVerify", 32);
     m[97] = 1;
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
     n = tls13_cv(m, "TLS 1.3, server CertificateVerifx", 32);
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
 }
 
 static void t_tls12_ske(void)
 {
     static const struct {
         uint16_t group;
+        const char *curve;
         size_t plen;
-    } ok[] = { { 23, 65 }, { 24, 97 }, { 25, 133 }, { 29, 32 }, { 30, 56 } };
+    } ok[] = {
+        { 23, "P-256", 65 },           { 24, "P-384", 97 },
+        { 25, "P-521", 133 },          { 26, "brainpoolP256r1", 65 },
+        { 27, "brainpoolP384r1", 97 }, { 28, "brainpoolP512r1", 129 },
+        { 29, NULL, 32 },              { 30, NULL, 56 },
+    };
     size_t n;
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        n = tls12_ske_ecdhe(m, ok[i].group, ok[i].plen);
-        CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS12_SKE);
-        CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, NULL), 0);
-        CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, m, n, NULL), -EPERM);
+        n = tls12_ske_ecdhe(m, ok[i].group, ok[i].curve, ok[i].plen);
+        CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_TLS12_SKE);
+        CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, m, n, NULL), 0);
+        CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, TLS_KEY_EC, m, n, NULL), -EPERM);
     }
     /* wrong point length for the group, unknown group, trailing byte,
-     * compressed point for a NIST curve */
-    n = tls12_ske_ecdhe(m, 23, 64);
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
-    n = tls12_ske_ecdhe(m, 99, 65);
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
-    n = tls12_ske_ecdhe(m, 23, 65);
+     * compressed point, a point that is not on the curve */
+    n = tls12_ske_ecdhe(m, 23, NULL, 64);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
+    n = tls12_ske_ecdhe(m, 99, "P-256", 65);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
+    n = tls12_ske_ecdhe(m, 23, "P-256", 65);
     m[n] = 0;
-    CU_ASSERT_EQUAL(tls_input_classify(m, n + 1), TLS_INPUT_NONE);
-    n = tls12_ske_ecdhe(m, 23, 65);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n + 1, TLS_KEY_EC), TLS_INPUT_NONE);
+    n = tls12_ske_ecdhe(m, 23, "P-256", 65);
     m[68] = 0x02;
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
+    n = tls12_ske_ecdhe(m, 23, "P-256", 65);
+    m[n - 1] ^= 1;
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
+    n = tls12_ske_ecdhe(m, 24, NULL, 97);
+    m[68] = 0x04;
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
 
     /* DHE params: p 2048 bits, g 1 byte, Ys 256 bytes */
     memset(m, 0x11, 64);
@@ -134,20 +166,50 @@ static void t_tls12_ske(void)
     m[n++] = 0x00;
     memset(m + n, 0x5a, 256);
     n += 256;
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS12_SKE);
-    CU_ASSERT_EQUAL(tls_input_classify(m, n - 1), TLS_INPUT_NONE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_RSA), TLS_INPUT_TLS12_SKE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n - 1, TLS_KEY_RSA), TLS_INPUT_NONE);
+    /* no DHE-ECDSA or DHE-EdDSA suite exists */
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_ED25519), TLS_INPUT_NONE);
+}
+
+/* A TLS 1.2 client transcript whose bytes 64.. also read as DHE params
+ * (a review found such transcripts): ClientHello (150), ServerHello (40),
+ * Certificate (4), ClientKeyExchange (0) = 210 bytes, with p_len = 128 at
+ * 64, g_len = 1 at 194, g at 196, and Ys_len = 0x000b at 197, whose low
+ * byte is the Certificate message's type, so Ys runs exactly to the end. */
+static void t_client_cv_shaped_like_dhe(void)
+{
+    size_t n = 0;
+
+    n += put_hs(m + n, 1, 150);
+    n += put_hs(m + n, 2, 40);
+    n += put_hs(m + n, 11, 4);
+    n += put_hs(m + n, 16, 0);
+    CU_ASSERT_EQUAL_FATAL(n, 210);
+    m[64] = 0x00, m[65] = 0x80;
+    m[194] = 0x00, m[195] = 0x01, m[196] = 0x02, m[197] = 0x00;
+    CU_ASSERT_EQUAL(m[198], 11);
+    /* both shapes fit; the transcript wins, and a server must not sign it */
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_RSA), TLS_INPUT_TLS12_CLIENT_CV);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_RSA, m, n, NULL),
+                    -EPERM);
+    /* with the transcript broken (ClientKeyExchange renamed) it is DHE */
+    m[206] = 15;
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_RSA), TLS_INPUT_TLS12_SKE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
 }
 
 static void t_tls12_client_cv(void)
 {
     size_t n = tls12_client_transcript(m);
 
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS12_CLIENT_CV);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, m, n, NULL), 0);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, n, NULL), -EPERM);
-    CU_ASSERT_EQUAL(tls_input_classify(m, n - 1), TLS_INPUT_NONE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_TLS12_CLIENT_CV);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, TLS_KEY_EC, m, n, NULL), 0);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, m, n, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n - 1, TLS_KEY_EC), TLS_INPUT_NONE);
     m[0] = 2; /* must start with a ClientHello */
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_NONE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_NONE);
 }
 
 static void t_refused_inputs(void)
@@ -163,19 +225,19 @@ static void t_refused_inputs(void)
     const char *why = NULL;
     uint8_t digest[32] = { 1 };
 
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, (const uint8_t *)jws,
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, (const uint8_t *)jws,
                                       strlen(jws), &why),
                     -EPERM);
     CU_ASSERT_STRING_EQUAL(why, "no TLS handshake signature input");
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, (const uint8_t *)jws,
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_CLIENT, TLS_KEY_EC, (const uint8_t *)jws,
                                       strlen(jws), NULL),
                     -EPERM);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, der, sizeof(der), NULL),
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, der, sizeof(der), NULL),
                     -EPERM);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, digest, 32, NULL), -EPERM);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, m, 0, NULL), -EPERM);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, NULL, 0, NULL), -EPERM);
-    CU_ASSERT_EQUAL(tls_purpose_check(0, m, 0, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, digest, 32, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, m, 0, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, NULL, 0, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_purpose_check(0, TLS_KEY_EC, m, 0, NULL), -EPERM);
 }
 
 static size_t tlv(uint8_t *out, uint8_t tag, const uint8_t *c, size_t n)
@@ -246,14 +308,14 @@ static void t_asn1_shaped_like_ske(void)
     /* without the ASN.1 rule it would pass as a ServerKeyExchange... */
     CU_ASSERT_EQUAL(cri[67], 97);
     /* ...with it, it is recognised and refused */
-    CU_ASSERT_EQUAL(tls_input_classify(cri, n), TLS_INPUT_ASN1);
-    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, cri, n, NULL), -EPERM);
+    CU_ASSERT_EQUAL(tls_input_classify(cri, n, TLS_KEY_EC), TLS_INPUT_ASN1);
+    CU_ASSERT_EQUAL(tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, cri, n, NULL), -EPERM);
     /* A real ServerKeyExchange whose client random merely starts with a
      * SEQUENCE tag is still accepted. */
-    n = tls12_ske_ecdhe(m, 24, 97);
+    n = tls12_ske_ecdhe(m, 24, "P-384", 97);
     m[0] = 0x30;
     m[1] = (uint8_t)(n - 2);
-    CU_ASSERT_EQUAL(tls_input_classify(m, n), TLS_INPUT_TLS12_SKE);
+    CU_ASSERT_EQUAL(tls_input_classify(m, n, TLS_KEY_EC), TLS_INPUT_TLS12_SKE);
 }
 
 int cu_register(void)
@@ -262,6 +324,7 @@ int cu_register(void)
         { "TLS 1.3 CertificateVerify", t_tls13 },
         { "TLS 1.2 ServerKeyExchange", t_tls12_ske },
         { "TLS 1.2 client CertificateVerify", t_tls12_client_cv },
+        { "client transcript shaped like DHE params", t_client_cv_shaped_like_dhe },
         { "JWS, DER, digests refused", t_refused_inputs },
         { "ASN.1 shaped like a ServerKeyExchange refused", t_asn1_shaped_like_ske },
         { NULL, NULL },
