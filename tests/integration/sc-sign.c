@@ -136,7 +136,7 @@ int main(int argc, char **argv)
     EVP_PKEY *pub = NULL;
     EVP_MD_CTX *md = NULL;
     FILE *f;
-    int fd, n, version = IPC_VERSION_MAX;
+    int fd = -1, n, version = IPC_VERSION_MAX, rc = 1;
     ssize_t got;
 
     if (argc < 4 || argc > 5) {
@@ -167,11 +167,11 @@ int main(int argc, char **argv)
     }
     if (req.msg_len == 0) {
         fprintf(stderr, "sc-sign: unknown KIND '%s'\n", argv[3]);
-        return 1;
+        goto out;
     }
     fd = connect_to(argv[1]);
     if (fd < 0)
-        return 1;
+        goto out;
     n = ipc_build_sign_req(buf, sizeof(buf), (uint16_t)version, 42, &req);
     if (n > 0 && strcmp(argv[3], "unknown-type") == 0) {
         buf[4] = 0x00; /* type 0x0077, at offset 4 (big-endian) */
@@ -179,22 +179,23 @@ int main(int argc, char **argv)
     }
     if (n < 0 || send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
         fprintf(stderr, "sc-sign: send failed\n");
-        return 1;
+        goto out;
     }
     got = recv(fd, buf, IPC_FRAME_MAX, MSG_TRUNC);
     if (got <= 0 || got > (ssize_t)IPC_FRAME_MAX ||
         ipc_parse_frame(buf, (size_t)got, &h, &body) < 0 || h.request_id != 42) {
         fprintf(stderr, "sc-sign: no valid reply\n");
-        return 1;
+        goto out;
     }
     if (h.type == IPC_REP_ERROR && ipc_parse_error_rep(body, &er) == 0) {
         printf("refused: code %u (%s) detail %u: %.*s\n", (unsigned)er.code,
                ipc_err_str(er.code), (unsigned)er.detail, (int)er.msg_len, er.msg);
-        return 3;
+        rc = 3;
+        goto out;
     }
     if (h.type != IPC_REP_SIGN || ipc_parse_sign_rep(body, &sr) < 0) {
         fprintf(stderr, "sc-sign: unexpected reply type 0x%04x\n", h.type);
-        return 1;
+        goto out;
     }
     p = ref.spki;
     pub = d2i_PUBKEY(NULL, &p, (long)ref.spki_len);
@@ -203,17 +204,20 @@ int main(int argc, char **argv)
         EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
         EVP_DigestVerify(md, sr.sig, sr.sig_len, msg, req.msg_len) != 1) {
         printf("signed, but the signature does NOT verify\n");
-        return 1;
+        goto out;
     }
     printf("signed: %zu-byte signature, verified with the reference's public "
            "key\n",
            sr.sig_len);
+    rc = 0;
+out:
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pub);
     keyref_done(&ref);
     OPENSSL_free(name);
     OPENSSL_free(header);
     OPENSSL_free(der);
-    close(fd);
-    return 0;
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }

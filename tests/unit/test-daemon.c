@@ -65,6 +65,25 @@ static void t_atomic_write_failure_keeps_old(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* Parents are created 0755 even under shortcertd's umask 077, or services
+ * could not reach the socket or the files. */
+static void t_parents_mode(void)
+{
+    char path[256], d1[256], d2[256];
+    struct stat st;
+    mode_t old = umask(077);
+
+    snprintf(d1, sizeof(d1), "%s/p1", dir);
+    snprintf(d2, sizeof(d2), "%s/p1/p2", dir);
+    snprintf(path, sizeof(path), "%s/p1/p2/file", dir);
+    CU_ASSERT_EQUAL(dir_ensure_parents(path), 0);
+    umask(old);
+    CU_ASSERT_EQUAL(stat(d1, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 07777, 0755);
+    CU_ASSERT_EQUAL(stat(d2, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 07777, 0755);
+}
+
 static void t_move_aside(void)
 {
     char path[256], aside[300];
@@ -125,6 +144,7 @@ int cu_register(void)
     static const struct cu_test tests[] = {
         { "atomic write: owner, mode, content", t_atomic_write },
         { "failed write keeps the old file", t_atomic_write_failure_keeps_old },
+        { "parents created 0755 under umask 077", t_parents_mode },
         { "corrupt file moved aside", t_move_aside },
         { "allow list with supplementary groups", t_peer_allowed },
         { "retry back-off", t_backoff },
