@@ -46,6 +46,9 @@ struct identity {
     bool delivery_pending;
     unsigned delivery_failures;
     time_t next_delivery;
+    /* --- the event loop's alone (identity_sign) --- */
+    EVP_PKEY_CTX *sign_ctx;
+    uint8_t sign_ctx_gen[IPC_GENERATION_LEN];
     /* --- counters (no lock) --- */
     atomic_ulong signs_ok, signs_denied, signs_refused, signs_failed;
 };
@@ -74,6 +77,7 @@ int identity_accept_chain(struct identity *id, const char *pem, size_t len,
 int identity_deliver(struct identity *id);
 
 /* Sign msg for a peer (all checks except the key's done by the caller).
+ * Called from the event loop thread only (it keeps a signing context).
  * -ESTALE: generation not current; -ENOKEY: no key; -EINVAL: scheme does not
  * fit; -EIO: signing failed. */
 int identity_sign(struct identity *id, const uint8_t gen[IPC_GENERATION_LEN],

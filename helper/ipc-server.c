@@ -533,8 +533,11 @@ static int dispatch(struct ipc_server *s, struct conn *c, size_t n)
 
 static void conn_readable(struct ipc_server *s, struct conn *c)
 {
-    /* Bounded: answer what is queued now, then let other connections in. */
-    for (int i = 0; i < 16; i++) {
+    /* One message per wakeup: a client has one request in flight, so a
+     * second recv() would only return EAGAIN (a syscall per signature);
+     * the listener is level-triggered, so anything left queued wakes us
+     * again, after the other connections had their turn. */
+    for (int i = 0; i < 1; i++) {
         ssize_t n = recv(c->fd, s->rx, IPC_FRAME_MAX, MSG_TRUNC | MSG_DONTWAIT);
         int r;
 
