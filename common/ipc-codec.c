@@ -113,13 +113,16 @@ int ipc_build_sign_req(uint8_t *buf, size_t cap, uint16_t version,
 }
 
 int ipc_build_sign_rep(uint8_t *buf, size_t cap, uint16_t version,
-                       uint32_t request_id, const uint8_t *sig, size_t sig_len)
+                       uint32_t request_id, const uint8_t *sig, size_t sig_len,
+                       uint32_t notice)
 {
     struct wbuf w = frame_begin(buf, cap);
 
     if (sig_len == 0 || sig_len > IPC_SIG_MAX)
         return -EINVAL;
     put_blob(&w, sig, sig_len);
+    if (version >= 2)
+        put_u32(&w, notice); /* version 1 has no room for it */
     return frame_end(&w, version, IPC_REP_SIGN, request_id);
 }
 
@@ -154,6 +157,31 @@ int ipc_build_status_req(uint8_t *buf, size_t cap, uint16_t version,
 
     put_u32(&w, first);
     return frame_end(&w, version, IPC_REQ_STATUS, request_id);
+}
+
+int ipc_build_ident_req(uint8_t *buf, size_t cap, uint16_t version,
+                        uint32_t request_id, uint16_t type, const char *name,
+                        size_t len)
+{
+    struct wbuf w = frame_begin(buf, cap);
+
+    if ((type != IPC_REQ_RENEW && type != IPC_REQ_ROTATE) ||
+        !ipc_identity_valid(name, len))
+        return -EINVAL;
+    put_blob(&w, name, len);
+    return frame_end(&w, version, type, request_id);
+}
+
+int ipc_build_ok_rep(uint8_t *buf, size_t cap, uint16_t version,
+                     uint32_t request_id, const char *msg)
+{
+    struct wbuf w = frame_begin(buf, cap);
+    size_t n = msg ? strnlen(msg, IPC_ERRMSG_MAX + 1) : 0;
+
+    if (n > IPC_ERRMSG_MAX || !printable(msg, n))
+        return -EINVAL;
+    put_blob(&w, msg, n);
+    return frame_end(&w, version, IPC_REP_OK, request_id);
 }
 
 int ipc_build_status_rep(uint8_t *buf, size_t cap, uint16_t version,
@@ -213,15 +241,20 @@ int ipc_parse_sign_req(struct ipc_cur body, struct ipc_sign_req *ret)
     return 0;
 }
 
-int ipc_parse_sign_rep(struct ipc_cur body, struct ipc_sign_rep *ret)
+int ipc_parse_sign_rep(struct ipc_cur body, uint16_t version,
+                       struct ipc_sign_rep *ret)
 {
     struct ipc_cur sig;
+    uint32_t notice = IPC_NOTICE_NONE;
 
-    if (ipc_get_blob(&body, &sig) < 0 || body.left != 0)
+    if (ipc_get_blob(&body, &sig) < 0)
         return -EBADMSG;
-    if (sig.left == 0 || sig.left > IPC_SIG_MAX)
+    if (version >= 2 && ipc_get_u32(&body, &notice) < 0)
         return -EBADMSG;
-    *ret = (struct ipc_sign_rep){ .sig = sig.p, .sig_len = sig.left };
+    if (body.left != 0 || sig.left == 0 || sig.left > IPC_SIG_MAX)
+        return -EBADMSG;
+    *ret = (struct ipc_sign_rep){ .sig = sig.p, .sig_len = sig.left,
+                                  .notice = notice };
     return 0;
 }
 
@@ -249,6 +282,31 @@ int ipc_parse_status_req(struct ipc_cur body, uint32_t *ret_first)
     if (ipc_get_u32(&body, &first) < 0 || body.left != 0)
         return -EBADMSG;
     *ret_first = first;
+    return 0;
+}
+
+int ipc_parse_ident_req(struct ipc_cur body, const char **ret_name,
+                        size_t *ret_len)
+{
+    struct ipc_cur id;
+
+    if (ipc_get_blob(&body, &id) < 0 || body.left != 0 ||
+        !ipc_identity_valid((const char *)id.p, id.left))
+        return -EBADMSG;
+    *ret_name = (const char *)id.p;
+    *ret_len = id.left;
+    return 0;
+}
+
+int ipc_parse_ok_rep(struct ipc_cur body, const char **ret_msg, size_t *ret_len)
+{
+    struct ipc_cur m;
+
+    if (ipc_get_blob(&body, &m) < 0 || body.left != 0 ||
+        m.left > IPC_ERRMSG_MAX || !printable((const char *)m.p, m.left))
+        return -EBADMSG;
+    *ret_msg = (const char *)m.p;
+    *ret_len = m.left;
     return 0;
 }
 

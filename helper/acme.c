@@ -21,7 +21,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -42,6 +41,7 @@
 
 #include "acme-parse.h"
 #include "acme.h"
+#include "http.h"
 #include "http01.h"
 #include "jws.h"
 #include "log.h"
@@ -108,31 +108,14 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct acme_resp *r = ud;
     size_t n = size * nmemb;
+    int e = http_body_append(&r->body, &r->len, &r->cap, ACME_MAX_REPLY, ptr,
+                             n);
 
-    if (n > ACME_MAX_REPLY - r->len) {
+    if (e == -EMSGSIZE)
         r->too_big = true;
-        return 0;
-    }
-    if (r->len + n + 1 > r->cap) {
-        size_t ncap = r->cap ? r->cap : 4096;
-        char *nb;
-
-        while (ncap < r->len + n + 1)
-            ncap *= 2;
-        if (ncap > ACME_MAX_REPLY + 1)
-            ncap = ACME_MAX_REPLY + 1;
-        nb = realloc(r->body, ncap);
-        if (!nb) {
-            r->oom = true;
-            return 0;
-        }
-        r->body = nb;
-        r->cap = ncap;
-    }
-    memcpy(r->body + r->len, ptr, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
+    else if (e < 0)
+        r->oom = true;
+    return e < 0 ? 0 : n;
 }
 
 static long parse_retry_after(const char *v)
@@ -321,9 +304,7 @@ static int fail(struct acme_ctx *c, int r, const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
     va_end(ap);
-    for (char *p = msg; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-            *p = '?';
+    http_sanitize(msg);
     redact_tokens(c, msg, sizeof(msg));
     if (c->err && c->errlen > 0)
         (void)snprintf(c->err, c->errlen, "%s", msg);
@@ -373,22 +354,14 @@ static int fail_problem(struct acme_ctx *c, int r, const char *what,
     return fail(c, r, "%s (no error given)", what);
 }
 
-static void curl_global_once(void)
-{
-    /* Thread-safe in libcurl >= 7.84 anyway; the daemon should still call
-     * curl_global_init() in main() before it starts threads. */
-    (void)curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static int ctx_init(struct acme_ctx *c)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
     long timeout = c->req->timeout_s > 0 ? c->req->timeout_s
                                          : ACME_DEFAULT_TIMEOUT_S;
     CURL *h;
     int ok = 1;
 
-    (void)pthread_once(&once, curl_global_once);
+    http_global_init();
     c->resp.retry_after_ms = -1;
     c->curl = h = curl_easy_init();
     c->h_get = curl_slist_append(NULL, ACCEPT_JSON);
@@ -405,27 +378,13 @@ static int ctx_init(struct acme_ctx *c)
     if (!h || !c->h_get || !c->h_post || !c->h_pem)
         return fail(c, -ENOMEM, "cannot set up libcurl");
 
+    ok &= http_easy_defaults(h, c->req->ca_root_file, timeout, ACME_USER_AGENT,
+                             ACME_MAX_REPLY, c->curl_err) == 0;
 #define SET(opt, val) ok &= curl_easy_setopt(h, opt, val) == CURLE_OK
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_PROTOCOLS_STR, "https");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_CAINFO, c->req->ca_root_file);
-    SET(CURLOPT_CAPATH, NULL); /* no system CA directory */
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    SET(CURLOPT_PROXY, ""); /* ignore *_proxy from the environment */
-    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    SET(CURLOPT_TIMEOUT, timeout);
-    SET(CURLOPT_CONNECTTIMEOUT, timeout < 10 ? timeout : 10L);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)ACME_MAX_REPLY);
-    SET(CURLOPT_USERAGENT, ACME_USER_AGENT);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, &c->resp);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, &c->resp);
-    SET(CURLOPT_ERRORBUFFER, c->curl_err);
 #undef SET
     if (!ok)
         return fail(c, -EOPNOTSUPP, "libcurl refused an option (built "
@@ -439,35 +398,6 @@ enum http_method {
     HTTP_POST,
     HTTP_POST_PEM, /* POST, Accept: application/pem-certificate-chain */
 };
-
-static int curl_errno(CURLcode cc)
-{
-    switch (cc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return -ETIMEDOUT;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return -EHOSTUNREACH;
-    case CURLE_COULDNT_CONNECT:
-        return -ECONNREFUSED;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        return -EPROTONOSUPPORT;
-    case CURLE_PEER_FAILED_VERIFICATION: /* the CA is not who we trust */
-        return -EPERM;
-    case CURLE_SSL_CACERT_BADFILE: /* ca_root_file unreadable */
-        return -ENOENT;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-        return -ECONNRESET;
-    case CURLE_OUT_OF_MEMORY:
-        return -ENOMEM;
-    case CURLE_FILESIZE_EXCEEDED:
-        return -EMSGSIZE;
-    default:
-        return -EIO;
-    }
-}
 
 /* One HTTP exchange; the reply lands in c->resp, its Replay-Nonce (if
  * any) in c->nonce.  Returns <0 only for transport failures. */
@@ -504,7 +434,7 @@ static int http_do(struct acme_ctx *c, enum http_method m, const char *url,
         return fail(c, -EMSGSIZE, "reply larger than %u bytes",
                     ACME_MAX_REPLY);
     if (cc != CURLE_OK)
-        return fail(c, curl_errno(cc), "%s (%s)", curl_easy_strerror(cc),
+        return fail(c, http_curl_errno(cc), "%s (%s)", curl_easy_strerror(cc),
                     c->curl_err[0] ? c->curl_err : "no detail");
     (void)curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &c->resp.status);
     if (c->resp.nonce) {
@@ -648,38 +578,7 @@ static int step_account(struct acme_ctx *c)
 static int classify_name(const char *name, const char **ret_type,
                          char *value, size_t vlen)
 {
-    unsigned char bin[16];
-    size_t n;
-
-    if (inet_pton(AF_INET, name, bin) == 1) {
-        *ret_type = "ip";
-        return inet_ntop(AF_INET, bin, value, (socklen_t)vlen) ? 0 : -EINVAL;
-    }
-    if (inet_pton(AF_INET6, name, bin) == 1) {
-        *ret_type = "ip";
-        return inet_ntop(AF_INET6, bin, value, (socklen_t)vlen) ? 0 : -EINVAL;
-    }
-    /* A DNS name: LDH labels separated by dots, no wildcard (http-01 cannot
-     * validate one), bounded. */
-    n = strlen(name);
-    if (n == 0 || n > ACME_MAX_IDENT || n >= vlen || name[0] == '.' ||
-        name[n - 1] == '.' || strstr(name, ".."))
-        return -EINVAL;
-    for (size_t i = 0, label = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)name[i];
-
-        if (ch == '.') {
-            label = 0;
-            continue;
-        }
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '-') ||
-            ++label > 63)
-            return -EINVAL;
-    }
-    *ret_type = "dns";
-    memcpy(value, name, n + 1);
-    return 0;
+    return ca_name_classify(name, ret_type, value, vlen);
 }
 
 static int step_order(struct acme_ctx *c, struct acme_order *ret)
@@ -973,85 +872,20 @@ static int step_authorizations(struct acme_ctx *c,
     return r;
 }
 
-static void x509_req_freep(X509_REQ **p)
-{
-    X509_REQ_free(*p);
-}
-
-static void gens_freep(GENERAL_NAMES **p)
-{
-    GENERAL_NAMES_free(*p);
-}
-
 /* CSR (DER) for cert_key: CN = the first DNS name (if any and short
- * enough), SAN = every name, DNS and IP. */
+ * enough), SAN = every name, DNS and IP (ca_make_csr). */
 static int make_csr(const struct acme_request *req, uint8_t **ret,
                     size_t *ret_len)
 {
-    _cleanup_(x509_req_freep) X509_REQ *x = NULL;
-    _cleanup_(gens_freep) GENERAL_NAMES *gens = NULL;
-    STACK_OF(X509_EXTENSION) *exts = NULL;
-    const char *cn = NULL;
+    X509_REQ *x = NULL;
     unsigned char *der = NULL;
-    int n, ok;
+    int n, r;
 
-    x = X509_REQ_new();
-    gens = sk_GENERAL_NAME_new_null();
-    if (!x || !gens || !X509_REQ_set_version(x, X509_REQ_VERSION_1))
-        return -ENOMEM;
-    for (size_t i = 0; i < req->n_names; i++) {
-        char value[INET6_ADDRSTRLEN + ACME_MAX_IDENT];
-        const char *type = NULL;
-        GENERAL_NAME *g;
-
-        if (classify_name(req->names[i], &type, value, sizeof(value)) < 0)
-            return -EINVAL;
-        g = GENERAL_NAME_new();
-        if (!g)
-            return -ENOMEM;
-        if (strcmp(type, "ip") == 0) {
-            ASN1_OCTET_STRING *ip = a2i_IPADDRESS(value);
-
-            if (!ip) {
-                GENERAL_NAME_free(g);
-                return -EINVAL;
-            }
-            GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
-        } else {
-            ASN1_IA5STRING *s = ASN1_IA5STRING_new();
-
-            if (!s || !ASN1_STRING_set(s, value, (int)strlen(value))) {
-                ASN1_IA5STRING_free(s);
-                GENERAL_NAME_free(g);
-                return -ENOMEM;
-            }
-            GENERAL_NAME_set0_value(g, GEN_DNS, s);
-            if (!cn && strlen(req->names[i]) <= 64)
-                cn = req->names[i];
-        }
-        if (!sk_GENERAL_NAME_push(gens, g)) {
-            GENERAL_NAME_free(g);
-            return -ENOMEM;
-        }
-    }
-    if (cn && !X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(x), "CN",
-                                          MBSTRING_ASC,
-                                          (const unsigned char *)cn, -1, -1,
-                                          0))
-        return -EINVAL;
-    /* RFC 5280 §4.2.1.6: SAN is critical when the subject is empty. */
-    ok = X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, cn ? 0 : 1,
-                         X509V3_ADD_DEFAULT) == 1 &&
-         X509_REQ_add_extensions(x, exts) == 1;
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    if (!ok)
-        return -ENOMEM;
-    if (!X509_REQ_set_pubkey(x, req->cert_key) ||
-        X509_REQ_sign(x, req->cert_key,
-                      EVP_PKEY_is_a(req->cert_key, "ED25519") ? NULL
-                                                               : EVP_sha256()) <= 0)
-        return -EINVAL;
+    r = ca_make_csr(req->cert_key, req->names, req->n_names, &x);
+    if (r < 0)
+        return r;
     n = i2d_X509_REQ(x, &der);
+    X509_REQ_free(x);
     if (n <= 0)
         return -ENOMEM;
     *ret = der; /* OPENSSL_free() */

@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 
 #include "config.h"
 #include "build-config.h"
+#include "deliver.h"
 #include "http01.h"
 #include "ipc-proto.h"
 #include "log.h"
@@ -56,7 +58,12 @@ enum val_type {
     V_GROUPS,
     V_LOGLEVEL,
     V_UINT,
+    V_UINT0,    /* 0 allowed */
     V_SOCKNAME,
+    V_PERCENT,  /* "66%" or "66.7%", stored per mille */
+    V_SIGNAL,   /* HUP, SIGHUP, USR1, ... */
+    V_ARGV,     /* one argument per line, in order */
+    V_ENDPOINTS,/* host:port list */
 };
 
 #define K_LIST 0x1     /* may be repeated; values accumulate */
@@ -83,6 +90,9 @@ static const struct cfg_key cfg_keys[] = {
     { "http01-listen", V_STRING, SEC_DAEMON, 0, DM(http01_listen) },
     { "log-level", V_LOGLEVEL, SEC_DAEMON, 0, DM(log_level) },
     { "max-connections-per-uid", V_UINT, SEC_DAEMON, 0, DM(max_conns_per_uid) },
+    { "admin-socket", V_PATH, SEC_DAEMON, 0, DM(admin_socket) },
+    { "admin-group", V_GROUP, SEC_DAEMON, 0, DM(admin_gid) },
+    { "renew-workers", V_UINT, SEC_DAEMON, 0, DM(renew_workers) },
 
     { "names", V_NAMES, IDSEC, K_LIST | K_NODEFAULT, ID(names) },
     { "role", V_ROLE, IDSEC, 0, ID(role) },
@@ -102,6 +112,24 @@ static const struct cfg_key cfg_keys[] = {
     { "ref-mode", V_MODE, IDSEC, 0, ID(ref.mode) },
     { "allow-users", V_USERS, IDSEC, K_LIST, ID(allow_uids) },
     { "allow-groups", V_GROUPS, IDSEC, K_LIST, ID(allow_gids) },
+    { "jwk-provisioner", V_STRING, IDSEC, 0, ID(jwk_provisioner) },
+    { "jwk-password-file", V_PATH, IDSEC, 0, ID(jwk_password_file) },
+    { "jwk-password-credential", V_STRING, IDSEC, 0, ID(jwk_password_credential) },
+    { "jwk-key-file", V_PATH, IDSEC, 0, ID(jwk_key_file) },
+    { "renew-at", V_PERCENT, IDSEC, 0, ID(renew_at_pm) },
+    { "renew-jitter", V_PERCENT, IDSEC, 0, ID(renew_jitter_pm) },
+    { "retry-floor", V_DURATION, IDSEC, 0, ID(retry_floor_s) },
+    { "retry-max", V_DURATION, IDSEC, 0, ID(retry_max_s) },
+    { "rotate-every", V_UINT0, IDSEC, 0, ID(rotate_every) },
+    { "rotate-after", V_DURATION, IDSEC, 0, ID(rotate_after_s) },
+    { "rotate-grace", V_DURATION, IDSEC, 0, ID(rotate_grace_s) },
+    { "reload-pidfile", V_PATH, IDSEC, K_NODEFAULT, ID(reload_pidfile) },
+    { "reload-signal", V_SIGNAL, IDSEC, 0, ID(reload_signal) },
+    { "reload-argv", V_ARGV, IDSEC, K_LIST | K_NODEFAULT, ID(reload_argv) },
+    { "reload-timeout", V_DURATION, IDSEC, 0, ID(reload_timeout_s) },
+    { "verify-endpoint", V_ENDPOINTS, IDSEC, K_LIST | K_NODEFAULT, ID(verify_endpoints) },
+    { "verify-sni", V_STRING, IDSEC, K_NODEFAULT, ID(verify_sni) },
+    { "verify-timeout", V_DURATION, IDSEC, 0, ID(verify_timeout_s) },
 };
 
 #define N_KEYS ELEMENTSOF(cfg_keys)
@@ -487,6 +515,49 @@ static int set_string(char **dst, const char *value)
     return 0;
 }
 
+int cfg_parse_percent(const char *s, unsigned *ret_pm)
+{
+    unsigned whole = 0, tenth = 0;
+    const char *p = s;
+
+    if (!isdigit((unsigned char)*p))
+        return -EINVAL;
+    for (; isdigit((unsigned char)*p); p++) {
+        whole = whole * 10 + (unsigned)(*p - '0');
+        if (whole > 100)
+            return -EINVAL;
+    }
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -EINVAL;
+        tenth = (unsigned)(*p++ - '0');
+    }
+    if (*p != '%' || p[1] != '\0')
+        return -EINVAL;
+    if (whole * 10 + tenth > 1000)
+        return -EINVAL;
+    *ret_pm = whole * 10 + tenth;
+    return 0;
+}
+
+int cfg_parse_signal(const char *s)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } t[] = { { "HUP", SIGHUP },   { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+              { "TERM", SIGTERM }, { "INT", SIGINT },   { "QUIT", SIGQUIT },
+              { "WINCH", SIGWINCH } };
+
+    if (strncmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < ELEMENTSOF(t); i++)
+        if (strcmp(s, t[i].name) == 0)
+            return t[i].sig;
+    return -EINVAL;
+}
+
 int cfg_normalize_path(const char *in, char *out, size_t n)
 {
     size_t len = 0;
@@ -621,10 +692,11 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
     case V_ENROLL:
         if (strcmp(value, "acme") == 0)
             *(enum cfg_enroll *)dst = CFG_ENROLL_ACME;
+        else if (strcmp(value, "jwk") == 0)
+            *(enum cfg_enroll *)dst = CFG_ENROLL_JWK;
         else
             return perr(ps, ps->line,
-                        "unsupported enroll method '%s': this version "
-                        "supports acme",
+                        "unsupported enroll method '%s': expected acme or jwk",
                         value), -EINVAL;
         return 0;
     case V_DURATION:
@@ -679,12 +751,81 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
         *(int *)dst = lvl;
         return 0;
     case V_UINT:
-        if (parse_uint(value, 1000000, &ul) < 0 || ul == 0)
+    case V_UINT0:
+        if (parse_uint(value, 1000000, &ul) < 0 || (ul == 0 && k->type == V_UINT))
             return perr(ps, ps->line,
-                        "invalid number '%s' for '%s': expected 1 to 1000000",
-                        value, k->name), -EINVAL;
+                        "invalid number '%s' for '%s': expected %d to 1000000",
+                        value, k->name, k->type == V_UINT ? 1 : 0), -EINVAL;
         *(unsigned *)dst = (unsigned)ul;
         return 0;
+    case V_PERCENT: {
+        unsigned pm;
+
+        if (cfg_parse_percent(value, &pm) < 0)
+            return perr(ps, ps->line,
+                        "invalid share '%s' for '%s': use a percentage such as "
+                        "66%% or 2.5%%",
+                        value, k->name), -EINVAL;
+        *(unsigned *)dst = pm;
+        return 0;
+    }
+    case V_SIGNAL: {
+        int sig = cfg_parse_signal(value);
+
+        if (sig < 0)
+            return perr(ps, ps->line,
+                        "invalid signal '%s' for '%s': use HUP, USR1, USR2, "
+                        "TERM, INT, QUIT or WINCH",
+                        value, k->name), -EINVAL;
+        *(int *)dst = sig;
+        return 0;
+    }
+    case V_ARGV: {
+        struct cfg_identity *id = base;
+        char **nv;
+
+        if (id->n_reload_argv == 0 && value[0] != '/')
+            return perr(ps, ps->line,
+                        "'%s': the first argument must be an absolute path (no "
+                        "shell, no PATH search), got '%s'",
+                        k->name, value), -EINVAL;
+        if (id->n_reload_argv >= 64)
+            return perr(ps, ps->line, "'%s': too many arguments (64 at most)",
+                        k->name), -EINVAL;
+        nv = realloc(id->reload_argv, (id->n_reload_argv + 2) * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        id->reload_argv = nv;
+        nv[id->n_reload_argv] = strdup(value);
+        if (!nv[id->n_reload_argv])
+            return -ENOMEM;
+        nv[++id->n_reload_argv] = NULL;
+        return 0;
+    }
+    case V_ENDPOINTS: {
+        struct cfg_identity *id = base;
+        char host[256], **nv;
+        unsigned port;
+
+        if (deliver_parse_endpoint(value, host, sizeof(host), &port) < 0)
+            return perr(ps, ps->line,
+                        "invalid endpoint '%s' for '%s': use HOST:PORT or "
+                        "[IPv6]:PORT",
+                        value, k->name), -EINVAL;
+        if (id->n_verify_endpoints >= 16)
+            return perr(ps, ps->line, "'%s': 16 endpoints at most", k->name),
+                   -EINVAL;
+        nv = realloc(id->verify_endpoints,
+                     (id->n_verify_endpoints + 1) * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        id->verify_endpoints = nv;
+        nv[id->n_verify_endpoints] = strdup(value);
+        if (!nv[id->n_verify_endpoints])
+            return -ENOMEM;
+        id->n_verify_endpoints++;
+        return 0;
+    }
     }
     return -EINVAL;
 }
@@ -704,6 +845,18 @@ static void identity_free(struct cfg_identity *id)
     free(id->ref.path);
     free(id->allow_uids);
     free(id->allow_gids);
+    free(id->jwk_provisioner);
+    free(id->jwk_password_file);
+    free(id->jwk_password_credential);
+    free(id->jwk_key_file);
+    free(id->reload_pidfile);
+    for (size_t i = 0; i < id->n_reload_argv; i++)
+        free(id->reload_argv[i]);
+    free(id->reload_argv);
+    for (size_t i = 0; i < id->n_verify_endpoints; i++)
+        free(id->verify_endpoints[i]);
+    free(id->verify_endpoints);
+    free(id->verify_sni);
     *id = (struct cfg_identity){ 0 };
 }
 
@@ -889,16 +1042,21 @@ static int apply_defaults(struct pstate *ps, struct pid_entry *e)
         case V_USER:
         case V_GROUP:
         case V_UINT:
+        case V_UINT0:
+        case V_PERCENT:
             *(unsigned *)dst = *(const unsigned *)src;
             break;
         case V_ROLE:
         case V_KEYTYPE:
         case V_ENROLL:
         case V_LOGLEVEL:
+        case V_SIGNAL:
             *(int *)dst = *(const int *)src;
             break;
         case V_NAMES:
         case V_SOCKNAME:
+        case V_ARGV:      /* K_NODEFAULT */
+        case V_ENDPOINTS: /* K_NODEFAULT */
             break;
         }
         if (r < 0)
@@ -953,10 +1111,59 @@ static int validate_identity(struct pstate *ps, struct pid_entry *e)
         return -ENOMEM;
     output_defaults(&id->chain, e, "chain-owner", "chain-group", "chain-mode");
     output_defaults(&id->ref, e, "ref-owner", "ref-group", "ref-mode");
-    if (id->lifetime_s != 0 && id->lifetime_s < 60)
+    if (id->lifetime_s != 0 && id->lifetime_s < 10)
         return perr(ps, id->line,
-                    "[identity %s]: lifetime %llds is below the 60s minimum",
+                    "[identity %s]: lifetime %llds is below the 10s minimum",
                     id->name, (long long)id->lifetime_s), -EINVAL;
+    if (!key_set(e, "renew-at"))
+        id->renew_at_pm = 667;
+    if (!key_set(e, "renew-jitter"))
+        id->renew_jitter_pm = 50;
+    if (!key_set(e, "retry-floor"))
+        id->retry_floor_s = 5;
+    if (!key_set(e, "retry-max"))
+        id->retry_max_s = 600;
+    if (!key_set(e, "rotate-grace"))
+        id->rotate_grace_s = 600;
+    if (!key_set(e, "reload-signal"))
+        id->reload_signal = SIGHUP;
+    if (!key_set(e, "reload-timeout"))
+        id->reload_timeout_s = 30;
+    if (!key_set(e, "verify-timeout"))
+        id->verify_timeout_s = 5;
+    if (id->renew_at_pm < 100 || id->renew_at_pm > 950)
+        return perr(ps, id->line,
+                    "[identity %s]: renew-at must be between 10%% and 95%%",
+                    id->name), -EINVAL;
+    if (id->renew_jitter_pm >= id->renew_at_pm)
+        return perr(ps, id->line,
+                    "[identity %s]: renew-jitter must be smaller than renew-at",
+                    id->name), -EINVAL;
+    if (id->retry_floor_s < 1 || id->retry_max_s < id->retry_floor_s)
+        return perr(ps, id->line,
+                    "[identity %s]: retry-floor must be at least 1s and at "
+                    "most retry-max",
+                    id->name), -EINVAL;
+    if (id->enroll == CFG_ENROLL_JWK) {
+        int n = !!id->jwk_password_file + !!id->jwk_password_credential +
+                !!id->jwk_key_file;
+
+        if (!id->jwk_provisioner)
+            return perr(ps, id->line,
+                        "[identity %s]: enroll = jwk needs jwk-provisioner",
+                        id->name), -EINVAL;
+        if (n != 1)
+            return perr(ps, id->line,
+                        "[identity %s]: enroll = jwk needs exactly one of "
+                        "jwk-password-file, jwk-password-credential and "
+                        "jwk-key-file",
+                        id->name), -EINVAL;
+    }
+    if (id->reload_pidfile && id->reload_argv)
+        return perr(ps, id->line,
+                    "[identity %s]: reload-pidfile and reload-argv exclude "
+                    "each other",
+                    id->name), -EINVAL;
     if (id->n_allow_uids == 0 && id->n_allow_gids == 0)
         return perr(ps, id->line,
                     "[identity %s]: neither allow-users nor allow-groups is "
@@ -1036,6 +1243,9 @@ static int daemon_defaults(struct cfg *c)
         return -ENOMEM;
     if (!c->http01_listen && set_string(&c->http01_listen, "[::]:80") < 0)
         return -ENOMEM;
+    if (!c->admin_socket &&
+        set_string(&c->admin_socket, SHORTCERT_DEFAULT_ADMIN_SOCKET) < 0)
+        return -ENOMEM;
     return 0;
 }
 
@@ -1067,6 +1277,8 @@ int cfg_parse_buffer(const char *path, const char *text, size_t len,
     c->socket_gid = (gid_t)-1;
     c->log_level = LOG_INFO;
     c->max_conns_per_uid = 256;
+    c->admin_gid = (gid_t)-1;
+    c->renew_workers = 4;
     ps.cfg = c;
 
     line = ini_parse_stream(reader, &ps, handler, &ps);
@@ -1168,6 +1380,7 @@ void cfg_free(struct cfg *c)
     free(c->socket_path);
     free(c->abstract_socket);
     free(c->http01_listen);
+    free(c->admin_socket);
     free(c);
 }
 

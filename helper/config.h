@@ -31,6 +31,7 @@ enum cfg_key_type {
 
 enum cfg_enroll {
     CFG_ENROLL_ACME = 1,
+    CFG_ENROLL_JWK = 2, /* step-ca JWK provisioner, one-time token */
 };
 
 /* A file shortcertd writes for services; uid/gid (uid_t)-1 = keep root. */
@@ -61,6 +62,40 @@ struct cfg_identity {
     size_t n_allow_uids;
     gid_t *allow_gids;
     size_t n_allow_gids;
+
+    /* JWK enrollment: the provisioner and where its key comes from (one of
+     * a password file, a systemd credential holding the password, a
+     * private JWK file) */
+    char *jwk_provisioner;
+    char *jwk_password_file;
+    char *jwk_password_credential;
+    char *jwk_key_file;
+
+    /* renewal schedule, per mille of the lifetime */
+    unsigned renew_at_pm;     /* renew once this share has passed */
+    unsigned renew_jitter_pm; /* moved earlier by up to this share */
+    int64_t retry_floor_s;    /* never retry faster */
+    int64_t retry_max_s;      /* back-off cap */
+
+    /* key rotation: a new key every N renewals and/or after a duration
+     * (0 = never); the old key stays usable for rotate_grace_s, longer
+     * while the new certificate is not confirmed served, never past the
+     * old certificate's notAfter */
+    unsigned rotate_every;
+    int64_t rotate_after_s;
+    int64_t rotate_grace_s;
+
+    /* delivery: a signal to a pidfile's process, or an argv to exec */
+    char *reload_pidfile;
+    int reload_signal;
+    char **reload_argv; /* NULL-terminated */
+    size_t n_reload_argv;
+    int64_t reload_timeout_s;
+    /* live verification endpoints ("host:port") and the SNI name */
+    char **verify_endpoints;
+    size_t n_verify_endpoints;
+    char *verify_sni;
+    int64_t verify_timeout_s;
 };
 
 struct cfg {
@@ -73,6 +108,9 @@ struct cfg {
     char *http01_listen;
     int log_level;
     unsigned max_conns_per_uid;
+    char *admin_socket;    /* the admin socket (status, renew, rotate) */
+    gid_t admin_gid;       /* (gid_t)-1 = root only */
+    unsigned renew_workers;
     struct cfg_identity *ids;
     size_t n_ids;
 };
@@ -115,6 +153,10 @@ int cfg_parse_duration(const char *s, int64_t *ret_s);
 int cfg_parse_mode(const char *s, mode_t *ret);
 bool cfg_name_is_ip(const char *s);
 bool cfg_name_valid(const char *s);
+/* "66%", "2.5%" -> per mille (0..1000). */
+int cfg_parse_percent(const char *s, unsigned *ret_pm);
+/* "HUP", "SIGHUP", "USR1", ... -> the signal number, or -EINVAL. */
+int cfg_parse_signal(const char *s);
 /* Lexical normalisation of an absolute path: no "//", ".", "..", or
  * trailing '/'.  Symlinks are not resolved. */
 int cfg_normalize_path(const char *in, char *out, size_t n);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * shortcertctl: operator and script interface to shortcertd.  "status"
- * asks the running daemon over its socket (root only); "check-config"
- * validates a configuration file without a daemon.
+ * shortcertctl: operator and script interface to shortcertd.  status,
+ * renew, rotate and wait talk to the daemon over its admin socket (root or
+ * admin-group); check-config validates a configuration file without a
+ * daemon.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -23,31 +25,35 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: shortcertctl [OPTIONS] COMMAND\n"
+            "Usage: shortcertctl [OPTIONS] COMMAND [ARGS]\n"
             "\n"
             "Commands:\n"
-            "  status          show every identity: state, serial, expiry,\n"
-            "                  signatures made and refused, last error\n"
-            "  check-config    validate the configuration file and exit\n"
+            "  status              every identity: state, serial, not after, time\n"
+            "                      left, next renewal, last success, last error\n"
+            "  renew NAME          renew NAME's certificate now\n"
+            "  rotate NAME         give NAME a new key now (rekey)\n"
+            "  wait NAME           block until NAME has a valid certificate (for a\n"
+            "                      service's ExecStartPre=); see --timeout\n"
+            "  check-config [FILE] validate a configuration file and exit\n"
             "\n"
             "Options:\n"
-            "  -s, --socket PATH   shortcertd's socket, or @NAME for an\n"
-            "                      abstract one (default %s)\n"
-            "  -c, --config FILE   configuration for check-config\n"
-            "                      (default %s)\n"
+            "  -s, --socket PATH   shortcertd's admin socket (default %s)\n"
+            "  -c, --config FILE   configuration for check-config (default %s)\n"
             "      --json          status as JSON\n"
+            "      --timeout SECS  how long wait waits (default: forever)\n"
             "  -h, --help          show this help\n"
             "      --version       show the version\n"
             "\n"
-            "Exit status: 0 on success; 1 on failure; status exits 3 if an\n"
-            "identity has no valid certificate or its files are not written.\n",
-            SHORTCERT_DEFAULT_SOCKET, SHORTCERT_DEFAULT_CONFIG);
+            "Exit status: 0 on success; 1 on failure; 2 on a usage error;\n"
+            "status exits 3 if an identity has no valid certificate or its\n"
+            "files are not written; wait exits 1 when it times out.\n",
+            SHORTCERT_DEFAULT_ADMIN_SOCKET, SHORTCERT_DEFAULT_CONFIG);
 }
 
 static int connect_daemon(const char *where)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct timeval tv = { .tv_sec = 5 };
+    struct timeval tv = { .tv_sec = 10 };
     socklen_t len;
     size_t n = strlen(where);
     int fd;
@@ -75,11 +81,58 @@ static int connect_daemon(const char *where)
     return fd;
 }
 
+/* Send one request frame and receive its reply (into buf); returns the
+ * reply length or -1 with the reason printed. */
+static ssize_t round_trip(int fd, uint8_t *buf, int len, uint32_t rid,
+                          struct ipc_hdr *h, struct ipc_cur *body)
+{
+    struct ipc_error_rep er;
+    ssize_t n;
+
+    if (len < 0 || send(fd, buf, (size_t)len, MSG_NOSIGNAL) != len) {
+        fprintf(stderr, "shortcertctl: cannot send to shortcertd: %s\n",
+                strerror(errno));
+        return -1;
+    }
+    n = recv(fd, buf, IPC_FRAME_MAX, MSG_TRUNC);
+    if (n <= 0 || n > (ssize_t)IPC_FRAME_MAX ||
+        ipc_parse_frame(buf, (size_t)n, h, body) < 0 || h->request_id != rid) {
+        fprintf(stderr, "shortcertctl: no valid reply from shortcertd\n");
+        return -1;
+    }
+    if (h->type == IPC_REP_ERROR && ipc_parse_error_rep(*body, &er) == 0) {
+        fprintf(stderr, "shortcertctl: shortcertd refused: %s (%.*s)\n",
+                ipc_err_str(er.code), (int)er.msg_len, er.msg);
+        return -1;
+    }
+    return n;
+}
+
 static const char *jstr(json_t *o, const char *k, const char *dflt)
 {
     const char *s = json_string_value(json_object_get(o, k));
 
     return s ? s : dflt;
+}
+
+static void fmt_left(json_t *id, char *buf, size_t n)
+{
+    json_t *r = json_object_get(id, "seconds_remaining");
+    long long s;
+
+    if (!r) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    s = (long long)json_integer_value(r);
+    if (s < 0)
+        snprintf(buf, n, "expired");
+    else if (s >= 86400)
+        snprintf(buf, n, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(buf, n, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, n, "%lldm%02llds", s / 60, s % 60);
 }
 
 static int print_status(json_t *root, bool as_json)
@@ -99,27 +152,31 @@ static int print_status(json_t *root, bool as_json)
         printf("shortcertd %s, pid %lld, config %s\n", jstr(root, "version", "?"),
                (long long)json_integer_value(json_object_get(root, "pid")),
                jstr(root, "config", "?"));
-        printf("%-16s %-14s %-34s %-21s %10s %8s %8s\n", "IDENTITY", "STATE",
-               "SERIAL", "NOT AFTER", "REMAINING", "SIGNED", "REFUSED");
+        printf("%-16s %-8s %-32s %-20s %-8s %-20s %-20s %7s %7s\n", "IDENTITY",
+               "STATE", "SERIAL", "NOT AFTER", "LEFT", "NEXT RENEWAL",
+               "LAST SUCCESS", "SIGNED", "REFUSED");
     }
     ids = json_object_get(root, "identities");
     json_array_foreach(ids, i, id) {
         json_t *sig = json_object_get(id, "signatures");
         const char *state = jstr(id, "state", "?");
-        const char *serial = jstr(id, "serial", "-");
         bool delivered = json_is_true(json_object_get(id, "delivered"));
-        char rem[32] = "-";
-        json_t *r = json_object_get(id, "seconds_remaining");
+        char left[32];
 
         if (strcmp(state, "valid") != 0 || !delivered)
             bad = 1;
         if (as_json)
             continue;
-        if (r)
-            snprintf(rem, sizeof(rem), "%llds", (long long)json_integer_value(r));
-        printf("%-16s %-14s %-34s %-21s %10s %8lld %8lld\n",
-               jstr(id, "name", "?"), state, serial, jstr(id, "not_after", "-"),
-               rem, (long long)json_integer_value(json_object_get(sig, "ok")),
+        fmt_left(id, left, sizeof(left));
+        printf("%-16s %-8s %-32s %-20s %-8s %-20s %-20s %7lld %7lld\n",
+               jstr(id, "name", "?"), strcmp(state, "no-certificate") == 0
+                                          ? "none" : state,
+               jstr(id, "serial", "-"), jstr(id, "not_after", "-"), left,
+               json_is_true(json_object_get(id, "renewal_in_flight"))
+                   ? "in progress"
+                   : jstr(id, "next_renewal", "-"),
+               jstr(id, "last_success", "-"),
+               (long long)json_integer_value(json_object_get(sig, "ok")),
                (long long)(json_integer_value(json_object_get(sig, "denied")) +
                            json_integer_value(json_object_get(sig, "refused"))));
         if (strcmp(state, "valid") == 0 && !delivered)
@@ -136,29 +193,14 @@ static json_t *status_page(int fd, uint8_t *buf, uint32_t first, uint32_t rid)
     struct ipc_hdr h;
     struct ipc_cur body;
     struct ipc_status_rep st;
-    struct ipc_error_rep er;
     json_error_t jerr;
     json_t *page;
-    ssize_t n;
-    int len;
 
-    len = ipc_build_status_req(buf, IPC_FRAME_MAX, IPC_VERSION_MAX, rid, first);
-    if (len < 0 || send(fd, buf, (size_t)len, MSG_NOSIGNAL) != len) {
-        fprintf(stderr, "shortcertctl: cannot send to shortcertd: %s\n",
-                strerror(errno));
+    if (round_trip(fd, buf,
+                   ipc_build_status_req(buf, IPC_FRAME_MAX, IPC_VERSION_MAX, rid,
+                                        first),
+                   rid, &h, &body) < 0)
         return NULL;
-    }
-    n = recv(fd, buf, IPC_FRAME_MAX, MSG_TRUNC);
-    if (n <= 0 || n > (ssize_t)IPC_FRAME_MAX ||
-        ipc_parse_frame(buf, (size_t)n, &h, &body) < 0 || h.request_id != rid) {
-        fprintf(stderr, "shortcertctl: no valid reply from shortcertd\n");
-        return NULL;
-    }
-    if (h.type == IPC_REP_ERROR && ipc_parse_error_rep(body, &er) == 0) {
-        fprintf(stderr, "shortcertctl: shortcertd refused: %s (%.*s)\n",
-                ipc_err_str(er.code), (int)er.msg_len, er.msg);
-        return NULL;
-    }
     if (h.type != IPC_REP_STATUS || ipc_parse_status_rep(body, &st) < 0) {
         fprintf(stderr, "shortcertctl: unexpected reply from shortcertd\n");
         return NULL;
@@ -173,21 +215,24 @@ static json_t *status_page(int fd, uint8_t *buf, uint32_t first, uint32_t rid)
     return page;
 }
 
-static int cmd_status(const char *sock, bool as_json)
+/* The whole status (all pages merged), or NULL with the reason printed.
+ * quiet: no message when the daemon cannot be reached (wait retries). */
+static json_t *fetch_status(const char *sock, bool quiet)
 {
     uint8_t *buf = malloc(IPC_FRAME_MAX + 1);
     json_t *all = NULL;
     uint32_t first = 0, rid = 1;
-    int fd, rc = 1;
+    int fd;
 
     if (!buf)
-        return 1;
+        return NULL;
     fd = connect_daemon(sock);
     if (fd < 0) {
-        fprintf(stderr, "shortcertctl: cannot reach shortcertd at %s: %s\n", sock,
-                strerror(-fd));
+        if (!quiet)
+            fprintf(stderr, "shortcertctl: cannot reach shortcertd at %s: %s\n",
+                    sock, strerror(-fd));
         free(buf);
-        return 1;
+        return NULL;
     }
     /* Page through the identities; the first page carries the daemon's
      * fields, later pages only add identities. */
@@ -196,14 +241,14 @@ static int cmd_status(const char *sock, bool as_json)
         json_int_t nv = -1;
 
         if (!page)
-            goto out;
+            goto fail;
         next = json_object_get(page, "next");
         if (next) {
             nv = json_is_integer(next) ? json_integer_value(next) : -1;
             if (nv <= (json_int_t)first || nv > (json_int_t)UINT32_MAX) {
                 fprintf(stderr, "shortcertctl: bad paging from shortcertd\n");
                 json_decref(page);
-                goto out;
+                goto fail;
             }
         }
         if (!all) {
@@ -218,12 +263,122 @@ static int cmd_status(const char *sock, bool as_json)
             break;
         first = (uint32_t)nv;
     }
-    rc = print_status(all, as_json);
-out:
+    close(fd);
+    free(buf);
+    return all;
+fail:
     json_decref(all);
     close(fd);
     free(buf);
+    return NULL;
+}
+
+static int cmd_status(const char *sock, bool as_json)
+{
+    json_t *all = fetch_status(sock, false);
+    int rc;
+
+    if (!all)
+        return 1;
+    rc = print_status(all, as_json);
+    json_decref(all);
     return rc;
+}
+
+static int cmd_request(const char *sock, const char *name, bool rotate)
+{
+    uint8_t *buf = malloc(IPC_FRAME_MAX + 1);
+    struct ipc_hdr h;
+    struct ipc_cur body;
+    const char *msg;
+    size_t len;
+    int fd, rc = 1;
+
+    if (!buf)
+        return 1;
+    if (!ipc_identity_valid(name, strlen(name))) {
+        fprintf(stderr, "shortcertctl: '%s' is not an identity name\n", name);
+        free(buf);
+        return 2;
+    }
+    fd = connect_daemon(sock);
+    if (fd < 0) {
+        fprintf(stderr, "shortcertctl: cannot reach shortcertd at %s: %s\n", sock,
+                strerror(-fd));
+        free(buf);
+        return 1;
+    }
+    if (round_trip(fd, buf,
+                   ipc_build_ident_req(buf, IPC_FRAME_MAX, IPC_VERSION_MAX, 1,
+                                       rotate ? IPC_REQ_ROTATE : IPC_REQ_RENEW,
+                                       name, strlen(name)),
+                   1, &h, &body) < 0)
+        goto out;
+    if (h.type != IPC_REP_OK || ipc_parse_ok_rep(body, &msg, &len) < 0) {
+        fprintf(stderr, "shortcertctl: unexpected reply from shortcertd\n");
+        goto out;
+    }
+    printf("%.*s\n", (int)len, msg);
+    rc = 0;
+out:
+    close(fd);
+    free(buf);
+    return rc;
+}
+
+static json_t *find_id(json_t *all, const char *name)
+{
+    json_t *id;
+    size_t i;
+
+    json_array_foreach(json_object_get(all, "identities"), i, id)
+        if (strcmp(jstr(id, "name", ""), name) == 0)
+            return id;
+    return NULL;
+}
+
+/* Poll until the identity has a valid, delivered certificate.  The daemon
+ * may not be up yet (at boot): keep trying to reach it. */
+static int cmd_wait(const char *sock, const char *name, long timeout_s)
+{
+    struct timespec t0, now;
+    bool told = false;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        json_t *all = fetch_status(sock, true), *id;
+
+        if (all) {
+            id = find_id(all, name);
+            if (!id) {
+                fprintf(stderr, "shortcertctl: shortcertd has no identity '%s'\n",
+                        name);
+                json_decref(all);
+                return 1;
+            }
+            if (strcmp(jstr(id, "state", ""), "valid") == 0 &&
+                json_is_true(json_object_get(id, "delivered"))) {
+                printf("%s: valid, serial %s, not after %s\n", name,
+                       jstr(id, "serial", "?"), jstr(id, "not_after", "?"));
+                json_decref(all);
+                return 0;
+            }
+            if (!told) {
+                fprintf(stderr, "shortcertctl: waiting for '%s' (%s)\n", name,
+                        jstr(id, "state", "?"));
+                told = true;
+            }
+            json_decref(all);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (timeout_s > 0 && now.tv_sec - t0.tv_sec >= timeout_s) {
+            fprintf(stderr, "shortcertctl: '%s' has no valid certificate after "
+                            "%lds\n",
+                    name, timeout_s);
+            return 1;
+        }
+        usleep(500000);
+    }
 }
 
 static int cmd_check_config(const char *path)
@@ -244,18 +399,22 @@ static int cmd_check_config(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_JSON = 0x100, OPT_VERSION };
+    enum { OPT_JSON = 0x100, OPT_VERSION, OPT_TIMEOUT };
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' },
         { "config", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, OPT_JSON },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
     };
-    const char *sock = SHORTCERT_DEFAULT_SOCKET, *config = SHORTCERT_DEFAULT_CONFIG;
+    const char *sock = SHORTCERT_DEFAULT_ADMIN_SOCKET, *config = SHORTCERT_DEFAULT_CONFIG;
+    const char *cmd;
     bool as_json = false;
-    int c;
+    long timeout_s = 0;
+    int64_t d;
+    int c, nargs;
 
     while ((c = getopt_long(argc, argv, "s:c:h", opts, NULL)) != -1) {
         switch (c) {
@@ -268,6 +427,13 @@ int main(int argc, char **argv)
         case OPT_JSON:
             as_json = true;
             break;
+        case OPT_TIMEOUT:
+            if (cfg_parse_duration(optarg, &d) < 0) {
+                fprintf(stderr, "shortcertctl: invalid --timeout '%s'\n", optarg);
+                return 2;
+            }
+            timeout_s = (long)d;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -279,15 +445,21 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind + 1 != argc) {
+    if (optind >= argc) {
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[optind], "status") == 0)
+    cmd = argv[optind];
+    nargs = argc - optind - 1;
+    if (strcmp(cmd, "status") == 0 && nargs == 0)
         return cmd_status(sock, as_json);
-    if (strcmp(argv[optind], "check-config") == 0)
-        return cmd_check_config(config);
-    fprintf(stderr, "shortcertctl: unknown command '%s'\n", argv[optind]);
+    if ((strcmp(cmd, "renew") == 0 || strcmp(cmd, "rotate") == 0) && nargs == 1)
+        return cmd_request(sock, argv[optind + 1], cmd[1] == 'o');
+    if (strcmp(cmd, "wait") == 0 && nargs == 1)
+        return cmd_wait(sock, argv[optind + 1], timeout_s);
+    if (strcmp(cmd, "check-config") == 0 && nargs <= 1)
+        return cmd_check_config(nargs ? argv[optind + 1] : config);
+    fprintf(stderr, "shortcertctl: unknown command or wrong arguments: '%s'\n", cmd);
     usage(stderr);
     return 2;
 }

@@ -2,7 +2,9 @@
 /*
  * Atomic file replacement and small file helpers (see fileio.h).
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +251,44 @@ int dir_ensure_parents(const char *path)
         *p = '/';
     }
     return 0;
+}
+
+int file_cleanup_stale_tmp(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *base;
+    size_t bl;
+    DIR *d;
+    struct dirent *de;
+    int n = 0;
+
+    if (split_path(path, dir, sizeof(dir), &base) < 0)
+        return 0;
+    bl = strlen(base);
+    d = opendir(dir);
+    if (!d)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        size_t len = strlen(nm);
+        char full[PATH_MAX];
+        bool hex = true;
+
+        /* exactly what stage() makes: "." base "." 12 hex ".tmp" */
+        if (len != 1 + bl + 1 + 12 + 4 || nm[0] != '.' ||
+            strncmp(nm + 1, base, bl) != 0 || nm[1 + bl] != '.' ||
+            strcmp(nm + len - 4, ".tmp") != 0)
+            continue;
+        for (size_t i = 2 + bl; i < 2 + bl + 12; i++)
+            hex = hex && strchr("0123456789abcdef", nm[i]) != NULL;
+        if (!hex)
+            continue;
+        if (snprintf(full, sizeof(full), "%s/%s", dir, nm) < (int)sizeof(full) &&
+            unlink(full) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
 }
 
 int file_move_aside(const char *path, char *ret_name, size_t n)

@@ -47,6 +47,11 @@ int dir_ensure_private(const char *path, mode_t mode);
  * the umask: services must reach the socket and the files inside. */
 int dir_ensure_parents(const char *path);
 
+/* Remove the temporary files an interrupted file_write_atomic(path) may
+ * have left next to path (".<name>.<12 hex>.tmp"); nothing else.
+ * Returns how many were removed. */
+int file_cleanup_stale_tmp(const char *path);
+
 /* Move a bad file aside as "<path>.corrupt-<unix time>"; the new name is
  * written to ret_name (size n).  Never deletes anything. */
 int file_move_aside(const char *path, char *ret_name, size_t n);

@@ -1,22 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Identity state: key custody, certificate adoption and validation, the
- * files written for services, and signing (see identity.h).
+ * Identity state: key generations and their custody on disk, certificate
+ * validation and adoption, the files written for services, and signing
+ * (see identity.h for the layout and the rules).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "enroll.h"
 #include "fileio.h"
 #include "identity.h"
 #include "keyfile.h"
@@ -25,14 +29,10 @@
 #include "macro.h"
 
 #define CHAIN_FILE_MAX 65536
+#define META_FILE_MAX 4096
 #define CHAIN_CERTS_MAX 10
 
-static void set_error(struct identity *id, const char *msg)
-{
-    pthread_mutex_lock(&id->lock);
-    snprintf(id->last_error, sizeof(id->last_error), "%s", msg);
-    pthread_mutex_unlock(&id->lock);
-}
+/* --- small helpers ----------------------------------------------------- */
 
 static time_t asn1_to_time(const ASN1_TIME *t)
 {
@@ -41,6 +41,24 @@ static time_t asn1_to_time(const ASN1_TIME *t)
     if (!t || !ASN1_TIME_to_tm(t, &tm))
         return 0;
     return timegm(&tm);
+}
+
+static void fmt_time(time_t t, char *buf, size_t n)
+{
+    struct tm tm;
+
+    if (t == 0 || !gmtime_r(&t, &tm) ||
+        strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, n, "-");
+}
+
+static double random_unit(void)
+{
+    uint32_t r = 0;
+
+    if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+        return 0.5;
+    return (double)r / 4294967296.0;
 }
 
 static bool key_fits_config(EVP_PKEY *k, const struct cfg_identity *cfg)
@@ -66,130 +84,129 @@ static EVP_PKEY *generate_key(const struct cfg_identity *cfg)
     return NULL;
 }
 
-/* -ENOENT if there is no key file, -EBADMSG if it is not a usable key,
- * -EKEYREJECTED if it is not of the configured type. */
-static int read_key(const char *path, const struct cfg_identity *cfg,
-                    EVP_PKEY **ret)
-{
-    EVP_PKEY *k = NULL;
-    int r = keyfile_read(path, &k);
+/* --- key generations --------------------------------------------------- */
 
-    if (r < 0)
-        return r;
-    if (!key_fits_config(k, cfg)) {
-        EVP_PKEY_free(k);
-        return -EKEYREJECTED;
-    }
-    *ret = k;
-    return 0;
+static void keygen_free(struct keygen *g)
+{
+    EVP_PKEY_CTX_free(g->sign_ctx);
+    EVP_PKEY_free(g->key);
+    X509_free(g->leaf);
+    sk_X509_pop_free(g->chain, X509_free);
+    free(g->chain_pem);
+    free(g->dir);
+    free(g);
 }
 
-static int set_key(struct identity *id, EVP_PKEY *k)
+struct keygen *keygen_ref(struct keygen *g)
 {
+    if (g)
+        atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
+void keygen_unref(struct keygen *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        keygen_free(g);
+}
+
+static struct keygen *keygen_new(const char *identity_dir, const char *name,
+                                 EVP_PKEY *k)
+{
+    struct keygen *g = calloc(1, sizeof(*g));
     struct keyref ref;
-    int r = keyref_from_pkey(NULL, id->cfg->name, k, &ref);
 
-    if (r < 0)
-        return r;
-    pthread_mutex_lock(&id->lock);
-    EVP_PKEY_free(id->key);
-    id->key = k;
-    memcpy(id->generation, ref.generation, IPC_GENERATION_LEN);
-    keyref_generation_hex(ref.generation, 8, id->gen_hex);
-    pthread_mutex_unlock(&id->lock);
+    if (!g)
+        return NULL;
+    atomic_init(&g->refs, 1);
+    if (keyref_from_pkey(NULL, name, k, &ref) < 0) {
+        free(g);
+        return NULL;
+    }
+    memcpy(g->generation, ref.generation, IPC_GENERATION_LEN);
+    keyref_generation_hex(ref.generation, 8, g->gen_hex);
     keyref_done(&ref);
-    return 0;
+    if (asprintf(&g->dir, "%s/gen-%s", identity_dir, g->gen_hex) < 0) {
+        g->dir = NULL;
+        free(g);
+        return NULL;
+    }
+    g->key = k;
+    return g;
 }
 
-static int load_or_create_key(struct identity *id)
+/* --- meta.json --------------------------------------------------------- */
+
+static int meta_write(const struct keygen *g)
 {
-    char path[PATH_MAX], aside[PATH_MAX + 32];
-    EVP_PKEY *k = NULL;
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:b}",
+                          "key_created", (json_int_t)g->key_created,
+                          "issued_at", (json_int_t)g->issued_at,
+                          "renewals", (json_int_t)g->renewals,
+                          "requested_lifetime", (json_int_t)g->requested_lifetime,
+                          "method", g->method,
+                          "retired_at", (json_int_t)g->retired_at,
+                          "grace_until", (json_int_t)g->grace_until,
+                          "successor_confirmed", g->successor_confirmed);
+    char path[PATH_MAX], *text;
     int r;
 
-    snprintf(path, sizeof(path), "%s/key.pem", id->dir);
-    {
-        struct stat st;
-
-        /* Only root may ever read a key: repair looser permissions. */
-        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-            ((st.st_mode & 07777) != 0600 || st.st_uid != 0 || st.st_gid != 0)) {
-            log_warning("Identity '%s': key file %s had owner %u:%u mode %04o; "
-                        "setting root:root 0600",
-                        id->cfg->name, path, (unsigned)st.st_uid,
-                        (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
-            if (chown(path, 0, 0) < 0 || chmod(path, 0600) < 0)
-                return log_error_errno(negerrno(), "Identity '%s': cannot "
-                                       "repair %s", id->cfg->name, path);
-        }
-    }
-    r = read_key(path, id->cfg, &k);
-    if (r == 0) {
-        r = set_key(id, k);
-        if (r < 0) {
-            EVP_PKEY_free(k);
-            return r;
-        }
-        log_info("Identity '%s': using its stored key (generation %s)",
-                 id->cfg->name, id->gen_hex);
-        return 0;
-    }
-    if (r == -EBADMSG || r == -EKEYREJECTED) {
-        int m = file_move_aside(path, aside, sizeof(aside));
-
-        if (m < 0)
-            return log_error_errno(m,
-                                   "Identity '%s': key file %s is %s and could "
-                                   "not be moved aside",
-                                   id->cfg->name, path,
-                                   r == -EBADMSG ? "unreadable" : "of the wrong type");
-        log_error("Identity '%s': key file %s is %s; moved it aside to %s "
-                  "and generating a new key",
-                  id->cfg->name, path,
-                  r == -EBADMSG ? "unreadable" : "not of the configured key-type",
-                  aside);
-    } else if (r != -ENOENT) {
-        return log_error_errno(r, "Identity '%s': cannot read key file %s",
-                               id->cfg->name, path);
-    }
-    k = generate_key(id->cfg);
-    if (!k)
-        return log_error_errno(-EIO, "Identity '%s': key generation failed",
-                               id->cfg->name);
-    r = keyfile_write(path, k);
-    if (r < 0) {
-        EVP_PKEY_free(k);
-        return log_error_errno(r, "Identity '%s': cannot store its new key in %s",
-                               id->cfg->name, path);
-    }
-    r = set_key(id, k);
-    if (r < 0) {
-        EVP_PKEY_free(k);
-        return r;
-    }
-    log_notice("Identity '%s': generated a new %s key (generation %s)",
-               id->cfg->name, "EC P-256", id->gen_hex);
-    return 0;
+    if (!o)
+        return -ENOMEM;
+    text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!text)
+        return -ENOMEM;
+    snprintf(path, sizeof(path), "%s/meta.json", g->dir);
+    r = file_write_atomic(path, text, strlen(text), (uid_t)-1, (gid_t)-1, 0600);
+    free(text);
+    return r;
 }
 
-/* --- certificate validation ------------------------------------------- */
-
-struct chain {
-    STACK_OF(X509) *certs; /* leaf first */
-};
-
-static void chain_free(struct chain *c)
+static void meta_read(struct keygen *g)
 {
-    sk_X509_pop_free(c->certs, X509_free);
-    c->certs = NULL;
+    char path[PATH_MAX];
+    _cleanup_free_ char *text = NULL;
+    json_int_t kc = 0, ia = 0, rn = 0, rl = 0, ra = 0, gu = 0;
+    const char *method = "";
+    int conf = 0;
+    json_error_t jerr;
+    json_t *o;
+    size_t len;
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/meta.json", g->dir);
+    if (file_read_all(path, META_FILE_MAX, &text, &len) < 0 ||
+        !(o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr))) {
+        /* No (usable) metadata: the key file's age stands in. */
+        snprintf(path, sizeof(path), "%s/key.pem", g->dir);
+        g->key_created = stat(path, &st) == 0 ? st.st_mtime : time(NULL);
+        return;
+    }
+    (void)json_unpack(o, "{s?I, s?I, s?I, s?I, s?s, s?I, s?I, s?b}",
+                      "key_created", &kc, "issued_at", &ia, "renewals", &rn,
+                      "requested_lifetime", &rl, "method", &method,
+                      "retired_at", &ra, "grace_until", &gu,
+                      "successor_confirmed", &conf);
+    g->key_created = (time_t)kc;
+    g->issued_at = (time_t)ia;
+    g->renewals = rn > 0 && rn < 1000000 ? (unsigned)rn : 0;
+    g->requested_lifetime = rl;
+    snprintf(g->method, sizeof(g->method), "%s", method);
+    g->retired_at = (time_t)ra;
+    g->grace_until = (time_t)gu;
+    g->successor_confirmed = conf;
+    json_decref(o);
 }
 
-static int parse_chain(const char *pem, size_t len, struct chain *ret,
-                       char *err, size_t errlen)
+/* --- certificates ------------------------------------------------------ */
+
+static int parse_chain(const char *pem, size_t len, X509 **ret_leaf,
+                       STACK_OF(X509) **ret_chain, char *err, size_t errlen)
 {
-    BIO *b;
-    X509 *x;
     STACK_OF(X509) *sk;
+    X509 *x, *leaf = NULL;
+    BIO *b;
 
     if (len == 0 || len > CHAIN_FILE_MAX) {
         snprintf(err, errlen, "chain of %zu bytes is empty or too large", len);
@@ -203,8 +220,13 @@ static int parse_chain(const char *pem, size_t len, struct chain *ret,
         return -ENOMEM;
     }
     while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        if (!leaf) {
+            leaf = x;
+            continue;
+        }
         if (sk_X509_num(sk) >= CHAIN_CERTS_MAX || !sk_X509_push(sk, x)) {
             X509_free(x);
+            X509_free(leaf);
             sk_X509_pop_free(sk, X509_free);
             BIO_free(b);
             snprintf(err, errlen, "chain has more than %d certificates",
@@ -214,12 +236,13 @@ static int parse_chain(const char *pem, size_t len, struct chain *ret,
     }
     ERR_clear_error(); /* the loop ends with a "no start line" error */
     BIO_free(b);
-    if (sk_X509_num(sk) == 0) {
+    if (!leaf) {
         sk_X509_free(sk);
         snprintf(err, errlen, "no PEM certificate in the chain");
         return -EBADMSG;
     }
-    ret->certs = sk;
+    *ret_leaf = leaf;
+    *ret_chain = sk;
     return 0;
 }
 
@@ -271,11 +294,13 @@ static bool names_match(X509 *leaf, const struct cfg_identity *cfg, char *err,
     return ok;
 }
 
-static int verify_chain(const struct chain *c, const struct cfg_identity *cfg,
-                        EVP_PKEY *key, char *err, size_t errlen)
+/* Our key, chains to the configured root (at the current time, or at the
+ * certificate's own notBefore when check_time is false: an expired
+ * certificate can still be renewed with a token). */
+static int verify_chain(X509 *leaf, STACK_OF(X509) *chain,
+                        const struct cfg_identity *cfg, EVP_PKEY *key,
+                        bool check_time, char *err, size_t errlen)
 {
-    X509 *leaf = sk_X509_value(c->certs, 0);
-    STACK_OF(X509) *untrusted = NULL;
     X509_STORE *store = NULL;
     X509_STORE_CTX *ctx = NULL;
     int r = -EBADMSG;
@@ -284,12 +309,9 @@ static int verify_chain(const struct chain *c, const struct cfg_identity *cfg,
         snprintf(err, errlen, "certificate is not for this identity's key");
         goto out;
     }
-    if (!names_match(leaf, cfg, err, errlen))
-        goto out;
     store = X509_STORE_new();
     ctx = X509_STORE_CTX_new();
-    untrusted = sk_X509_new_null();
-    if (!store || !ctx || !untrusted) {
+    if (!store || !ctx) {
         r = -ENOMEM;
         goto out;
     }
@@ -298,18 +320,16 @@ static int verify_chain(const struct chain *c, const struct cfg_identity *cfg,
         r = -ENOENT;
         goto out;
     }
-    for (int i = 1; i < sk_X509_num(c->certs); i++)
-        if (!sk_X509_push(untrusted, sk_X509_value(c->certs, i))) {
-            r = -ENOMEM;
-            goto out;
-        }
-    if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1 ||
+    if (X509_STORE_CTX_init(ctx, store, leaf, chain) != 1 ||
         X509_STORE_CTX_set_purpose(ctx, cfg->role == TLS_ROLE_CLIENT
-                                             ? X509_PURPOSE_SSL_CLIENT
-                                             : X509_PURPOSE_SSL_SERVER) != 1) {
+                                            ? X509_PURPOSE_SSL_CLIENT
+                                            : X509_PURPOSE_SSL_SERVER) != 1) {
         r = -ENOMEM;
         goto out;
     }
+    if (!check_time)
+        X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx),
+                                    X509_V_FLAG_NO_CHECK_TIME);
     if (X509_verify_cert(ctx) != 1) {
         snprintf(err, errlen, "certificate does not verify to ca-root: %s",
                  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
@@ -318,15 +338,15 @@ static int verify_chain(const struct chain *c, const struct cfg_identity *cfg,
     r = 0;
 out:
     ERR_clear_error();
-    sk_X509_free(untrusted); /* borrowed certificates */
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
     return r;
 }
 
-/* Re-encode the chain as clean PEM: no text, no blank lines (haproxy's
- * runtime API ends a payload at the first blank line). */
-static int chain_to_pem(const struct chain *c, char **ret, size_t *ret_len)
+/* Clean PEM: no text, no blank lines (haproxy's runtime API ends a payload
+ * at the first blank line). */
+static int chain_to_pem(X509 *leaf, STACK_OF(X509) *chain, char **ret,
+                        size_t *ret_len)
 {
     BIO *b = BIO_new(BIO_s_mem());
     char *data;
@@ -335,8 +355,10 @@ static int chain_to_pem(const struct chain *c, char **ret, size_t *ret_len)
 
     if (!b)
         return -ENOMEM;
-    for (int i = 0; i < sk_X509_num(c->certs); i++)
-        if (!PEM_write_bio_X509(b, sk_X509_value(c->certs, i)))
+    if (!PEM_write_bio_X509(b, leaf))
+        goto out;
+    for (int i = 0; i < sk_X509_num(chain); i++)
+        if (!PEM_write_bio_X509(b, sk_X509_value(chain, i)))
             goto out;
     len = BIO_get_mem_data(b, &data);
     *ret = malloc((size_t)len + 1);
@@ -353,14 +375,53 @@ out:
     return r;
 }
 
-static int reference_pem(struct identity *id, EVP_PKEY *k, char **ret,
+static bool leaf_client_auth(X509 *leaf)
+{
+    uint32_t xku = X509_get_extended_key_usage(leaf);
+
+    return (xku & XKU_SSL_CLIENT) != 0; /* all bits set when absent */
+}
+
+/* Give generation g the certificate leaf/chain (takes them). */
+static int keygen_set_cert(struct keygen *g, X509 *leaf, STACK_OF(X509) *chain)
+{
+    ASN1_INTEGER *sn = X509_get_serialNumber(leaf);
+    BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL, *pem = NULL;
+    size_t len = 0;
+    int r = chain_to_pem(leaf, chain, &pem, &len);
+
+    if (r < 0) {
+        OPENSSL_free(hex);
+        BN_free(bn);
+        return r;
+    }
+    X509_free(g->leaf);
+    sk_X509_pop_free(g->chain, X509_free);
+    free(g->chain_pem);
+    g->leaf = leaf;
+    g->chain = chain;
+    g->chain_pem = pem;
+    g->chain_len = len;
+    g->nb = asn1_to_time(X509_get0_notBefore(leaf));
+    g->na = asn1_to_time(X509_get0_notAfter(leaf));
+    g->client_auth = leaf_client_auth(leaf);
+    snprintf(g->serial, sizeof(g->serial), "%s", hex ? hex : "?");
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return 0;
+}
+
+/* --- service files ----------------------------------------------------- */
+
+static int reference_pem(const char *name, EVP_PKEY *k, char **ret,
                          size_t *ret_len)
 {
     struct keyref ref;
     BIO *b;
     char *data;
     long len;
-    int r = keyref_from_pkey(NULL, id->cfg->name, k, &ref);
+    int r = keyref_from_pkey(NULL, name, k, &ref);
 
     if (r < 0)
         return r;
@@ -386,10 +447,9 @@ static int reference_pem(struct identity *id, EVP_PKEY *k, char **ret,
     return r;
 }
 
-/* Write the chain and the reference for services, as a pair, unless they
- * are already exactly in place.  Returns 1 if files were written. */
-static int write_service_files(struct identity *id, EVP_PKEY *k,
-                               const char *chain_pem, size_t chain_len)
+/* Write the chain and the reference of g for services, as a pair, unless
+ * they are already exactly in place.  Returns 1 if files were written. */
+static int write_service_files(struct identity *id, struct keygen *g)
 {
     const struct cfg_identity *cfg = id->cfg;
     _cleanup_free_ char *ref = NULL;
@@ -397,17 +457,17 @@ static int write_service_files(struct identity *id, EVP_PKEY *k,
     struct file_spec files[2];
     int r;
 
-    r = reference_pem(id, k, &ref, &ref_len);
+    r = reference_pem(cfg->name, g->key, &ref, &ref_len);
     if (r < 0)
         return r;
-    if (file_is_same(cfg->chain.path, chain_pem, chain_len, cfg->chain.uid,
+    if (file_is_same(cfg->chain.path, g->chain_pem, g->chain_len, cfg->chain.uid,
                      cfg->chain.gid, cfg->chain.mode) &&
         file_is_same(cfg->ref.path, ref, ref_len, cfg->ref.uid, cfg->ref.gid,
                      cfg->ref.mode))
         return 0;
     files[0] = (struct file_spec){ cfg->ref.path, ref, ref_len, cfg->ref.uid,
                                    cfg->ref.gid, cfg->ref.mode };
-    files[1] = (struct file_spec){ cfg->chain.path, chain_pem, chain_len,
+    files[1] = (struct file_spec){ cfg->chain.path, g->chain_pem, g->chain_len,
                                    cfg->chain.uid, cfg->chain.gid,
                                    cfg->chain.mode };
     r = dir_ensure_parents(cfg->ref.path);
@@ -418,13 +478,13 @@ static int write_service_files(struct identity *id, EVP_PKEY *k,
     if (r < 0)
         return log_error_errno(r, "Identity '%s': cannot write %s and %s",
                                cfg->name, cfg->chain.path, cfg->ref.path);
-    log_info("Identity '%s': wrote %s and %s", cfg->name, cfg->chain.path,
-             cfg->ref.path);
+    log_info("Identity '%s': wrote %s and %s (key generation %s, serial %s)",
+             cfg->name, cfg->chain.path, cfg->ref.path, g->gen_hex, g->serial);
     return 1;
 }
 
 /* Note the outcome of writing the service files; a failure backs off like
- * enrollment does, and is retried by the worker without re-enrolling. */
+ * enrollment does, and is retried without enrolling again. */
 static void delivery_result(struct identity *id, int r)
 {
     char eb[128];
@@ -440,7 +500,7 @@ static void delivery_result(struct identity *id, int r)
     }
     id->delivery_pending = true;
     n = ++id->delivery_failures;
-    wait_s = enroll_backoff_s(n);
+    wait_s = (long)sched_retry_delay(&id->policy, n, time(NULL), 0, 0, 0.5);
     id->next_delivery = time(NULL) + wait_s;
     snprintf(id->last_error, sizeof(id->last_error),
              "cannot write %s and %s: %s", id->cfg->chain.path,
@@ -452,101 +512,223 @@ static void delivery_result(struct identity *id, int r)
               id->cfg->name, n, wait_s);
 }
 
-static void record_cert(struct identity *id, X509 *leaf)
+/* --- generation directories -------------------------------------------- */
+
+static int set_current_link(struct identity *id, const struct keygen *g)
 {
-    ASN1_INTEGER *sn = X509_get_serialNumber(leaf);
-    BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
-    char *hex = bn ? BN_bn2hex(bn) : NULL;
-    time_t nb = asn1_to_time(X509_get0_notBefore(leaf));
-    time_t na = asn1_to_time(X509_get0_notAfter(leaf));
+    char tmp[PATH_MAX], link[PATH_MAX], target[32];
+    int dfd;
 
-    pthread_mutex_lock(&id->lock);
-    snprintf(id->serial, sizeof(id->serial), "%s", hex ? hex : "?");
-    id->not_before = nb;
-    id->not_after = na;
-    id->have_cert = true;
-    /* Re-enroll once two thirds of the lifetime have passed (the renewal
-     * scheduler proper replaces this). */
-    id->next_attempt = nb + (na - nb) * 2 / 3;
-    id->failures = 0;
-    id->last_error[0] = '\0';
-    pthread_mutex_unlock(&id->lock);
-    OPENSSL_free(hex);
-    BN_free(bn);
-}
-
-static void fmt_time(time_t t, char *buf, size_t n)
-{
-    struct tm tm;
-
-    if (!gmtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, n, "?");
-}
-
-/* Adopt the stored chain at start if it is still good. */
-static void adopt_stored_chain(struct identity *id)
-{
-    char path[PATH_MAX], err[256] = "", na[32];
-    _cleanup_free_ char *pem = NULL, *clean = NULL;
-    size_t len = 0, clean_len = 0;
-    struct chain c = { 0 };
-    EVP_PKEY *k = identity_get_key(id);
-    int r;
-
-    snprintf(path, sizeof(path), "%s/chain.pem", id->dir);
-    r = file_read_all(path, CHAIN_FILE_MAX, &pem, &len);
-    if (r == -ENOENT)
-        goto out;
-    if (r < 0) {
-        log_warning_errno(r, "Identity '%s': cannot read stored chain %s; will "
-                             "enroll", id->cfg->name, path);
-        goto out;
+    snprintf(target, sizeof(target), "gen-%s", g->gen_hex);
+    snprintf(tmp, sizeof(tmp), "%s/.current.tmp", id->dir);
+    snprintf(link, sizeof(link), "%s/current", id->dir);
+    (void)unlink(tmp);
+    if (symlink(target, tmp) < 0 || rename(tmp, link) < 0)
+        return negerrno();
+    dfd = open(id->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
     }
-    r = parse_chain(pem, len, &c, err, sizeof(err));
-    if (r == 0)
-        r = verify_chain(&c, id->cfg, k, err, sizeof(err));
-    if (r < 0) {
-        log_notice("Identity '%s': stored certificate not adopted (%s); will "
-                   "enroll", id->cfg->name, err);
-        goto out;
-    }
-    r = chain_to_pem(&c, &clean, &clean_len);
-    if (r < 0)
-        goto out;
-    record_cert(id, sk_X509_value(c.certs, 0));
-    fmt_time(id->not_after, na, sizeof(na));
-    log_info("Identity '%s': adopted stored certificate, serial %s, not after %s",
-             id->cfg->name, id->serial, na);
-    delivery_result(id, write_service_files(id, k, clean, clean_len));
-out:
-    chain_free(&c);
-    EVP_PKEY_free(k);
+    return 0;
 }
 
-int identity_deliver(struct identity *id)
+static void remove_gen_dir(const char *dir)
 {
+    static const char *const files[] = { "key.pem", "chain.pem", "meta.json" };
     char path[PATH_MAX];
+
+    for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        (void)unlink(path);
+    }
+    if (rmdir(dir) < 0 && errno != ENOENT)
+        log_warning_errno(negerrno(), "Cannot remove %s, ignoring", dir);
+}
+
+/* Load a generation directory: its key (required), chain and meta.  A
+ * missing or unusable key file moves the directory aside (-EBADMSG). */
+static int load_gen(struct identity *id, const char *dir, struct keygen **ret)
+{
+    static const char *const files[] = { "key.pem", "chain.pem", "meta.json" };
+    char path[PATH_MAX], aside[PATH_MAX + 32], err[256] = "";
     _cleanup_free_ char *pem = NULL;
     size_t len = 0;
-    EVP_PKEY *k = identity_get_key(id);
+    EVP_PKEY *k = NULL;
+    struct keygen *g;
+    struct stat st;
+    X509 *leaf = NULL;
+    STACK_OF(X509) *chain = NULL;
     int r;
 
-    snprintf(path, sizeof(path), "%s/chain.pem", id->dir);
-    r = k ? file_read_all(path, CHAIN_FILE_MAX, &pem, &len) : -ENOKEY;
-    if (r == 0)
-        r = write_service_files(id, k, pem, len);
-    delivery_result(id, r);
-    EVP_PKEY_free(k);
-    return r < 0 ? r : 0;
+    /* Temporary files of writes a crash interrupted. */
+    for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        (void)file_cleanup_stale_tmp(path);
+    }
+    snprintf(path, sizeof(path), "%s/key.pem", dir);
+    /* Only root may ever read a key: repair looser permissions. */
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        ((st.st_mode & 07777) != 0600 || st.st_uid != 0 || st.st_gid != 0)) {
+        log_warning("Identity '%s': key file %s had owner %u:%u mode %04o; "
+                    "setting root:root 0600",
+                    id->cfg->name, path, (unsigned)st.st_uid,
+                    (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+        if (chown(path, 0, 0) < 0 || chmod(path, 0600) < 0)
+            return log_error_errno(negerrno(), "Identity '%s': cannot repair %s",
+                                   id->cfg->name, path);
+    }
+    r = keyfile_read(path, &k);
+    if (r < 0) {
+        if (file_move_aside(dir, aside, sizeof(aside)) == 0)
+            log_error("Identity '%s': key file %s is %s; moved %s aside to %s",
+                      id->cfg->name, path,
+                      r == -ENOENT ? "missing" : "unreadable", dir, aside);
+        return -EBADMSG;
+    }
+    g = keygen_new(id->dir, id->cfg->name, k);
+    if (!g) {
+        EVP_PKEY_free(k);
+        return -ENOMEM;
+    }
+    if (strcmp(g->dir, dir) != 0) {
+        /* the directory does not hold the key its name says */
+        keygen_unref(g);
+        if (file_move_aside(dir, aside, sizeof(aside)) == 0)
+            log_error("Identity '%s': %s holds a key of another generation; "
+                      "moved it aside to %s",
+                      id->cfg->name, dir, aside);
+        return -EBADMSG;
+    }
+    meta_read(g);
+    snprintf(path, sizeof(path), "%s/chain.pem", dir);
+    r = file_read_all(path, CHAIN_FILE_MAX, &pem, &len);
+    if (r == 0 && parse_chain(pem, len, &leaf, &chain, err, sizeof(err)) == 0) {
+        if (EVP_PKEY_eq(X509_get0_pubkey(leaf), g->key) == 1 &&
+            keygen_set_cert(g, leaf, chain) == 0) {
+            leaf = NULL;
+            chain = NULL;
+        } else {
+            log_warning("Identity '%s': %s is not for the key of %s; ignoring it",
+                        id->cfg->name, path, dir);
+        }
+    }
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
+    *ret = g;
+    return 0;
 }
+
+/* Earlier versions kept key.pem and chain.pem directly in the identity's
+ * directory: move them into a generation directory. */
+static void migrate_legacy(struct identity *id)
+{
+    char path[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+    EVP_PKEY *k = NULL;
+    struct keygen *g;
+
+    snprintf(path, sizeof(path), "%s/key.pem", id->dir);
+    if (access(path, F_OK) < 0)
+        return;
+    if (keyfile_read(path, &k) < 0)
+        return; /* left for the corrupt-file handling of a later start */
+    g = keygen_new(id->dir, id->cfg->name, k);
+    if (!g) {
+        EVP_PKEY_free(k);
+        return;
+    }
+    g->key_created = time(NULL);
+    if (dir_ensure_private(g->dir, 0700) == 0) {
+        snprintf(to, sizeof(to), "%s/key.pem", g->dir);
+        if (rename(path, to) == 0) {
+            snprintf(from, sizeof(from), "%s/chain.pem", id->dir);
+            snprintf(to, sizeof(to), "%s/chain.pem", g->dir);
+            (void)rename(from, to);
+            (void)meta_write(g);
+            (void)set_current_link(id, g);
+            log_notice("Identity '%s': moved its key into %s", id->cfg->name,
+                       g->dir);
+        }
+    }
+    keygen_unref(g);
+}
+
+/* Create a generation for a fresh key (pending until a certificate for it
+ * is accepted). */
+static struct keygen *create_gen(struct identity *id, char *err, size_t errlen)
+{
+    EVP_PKEY *k = generate_key(id->cfg);
+    struct keygen *g;
+    char path[PATH_MAX];
+    int r;
+
+    if (!k) {
+        snprintf(err, errlen, "key generation failed");
+        return NULL;
+    }
+    g = keygen_new(id->dir, id->cfg->name, k);
+    if (!g) {
+        EVP_PKEY_free(k);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    g->key_created = time(NULL);
+    snprintf(path, sizeof(path), "%s/key.pem", g->dir);
+    r = dir_ensure_private(g->dir, 0700);
+    if (r == 0)
+        r = keyfile_write(path, k);
+    if (r == 0)
+        r = meta_write(g);
+    if (r < 0) {
+        char eb[128];
+
+        snprintf(err, errlen, "cannot store a new key in %s: %s", g->dir,
+                 strerror_r(-r, eb, sizeof(eb)));
+        keygen_unref(g);
+        return NULL;
+    }
+    log_notice("Identity '%s': generated a new %s key (generation %s)",
+               id->cfg->name, "EC P-256", g->gen_hex);
+    return g;
+}
+
+static bool old_usable(const struct keygen *g, time_t now)
+{
+    return g->leaf && now < g->na &&
+           (now < g->grace_until || !g->successor_confirmed);
+}
+
+/* Schedule the next renewal of the current certificate (lock held). */
+static void schedule_locked(struct identity *id)
+{
+    struct keygen *g = id->cur;
+
+    if (g && g->leaf)
+        id->renew_at = sched_renew_at(&id->policy, g->nb, g->na, random_unit());
+    else
+        id->renew_at = 0;
+}
+
+/* --- init --------------------------------------------------------------- */
 
 int identity_init(struct identity *id, const struct cfg_identity *cfg,
                   const char *state_dir)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], cur_name[64] = "", err[256] = "";
+    struct keygen *cur = NULL;
+    time_t now = time(NULL);
+    DIR *d;
+    struct dirent *de;
+    ssize_t n;
     int r;
 
     *id = (struct identity){ .cfg = cfg };
+    id->policy = (struct sched_policy){
+        .renew_at_pm = cfg->renew_at_pm,
+        .renew_jitter_pm = cfg->renew_jitter_pm,
+        .retry_floor_s = cfg->retry_floor_s,
+        .retry_max_s = cfg->retry_max_s,
+    };
     pthread_mutex_init(&id->lock, NULL);
     snprintf(path, sizeof(path), "%s/identities", state_dir);
     r = dir_ensure_private(path, 0700);
@@ -559,95 +741,378 @@ int identity_init(struct identity *id, const struct cfg_identity *cfg,
     r = dir_ensure_private(id->dir, 0700);
     if (r < 0)
         return log_error_errno(r, "Cannot use state directory %s", id->dir);
-    r = load_or_create_key(id);
-    if (r < 0)
-        return r;
-    adopt_stored_chain(id);
+    migrate_legacy(id);
+    {
+        int stale = file_cleanup_stale_tmp(cfg->chain.path) +
+                    file_cleanup_stale_tmp(cfg->ref.path);
+
+        if (stale > 0)
+            log_notice("Identity '%s': removed %d temporary file%s of an "
+                       "interrupted write",
+                       cfg->name, stale, stale == 1 ? "" : "s");
+    }
+
+    snprintf(path, sizeof(path), "%s/current", id->dir);
+    n = readlink(path, cur_name, sizeof(cur_name) - 1);
+    if (n > 0) {
+        cur_name[n] = '\0';
+        snprintf(path, sizeof(path), "%s/%s", id->dir, cur_name);
+        if (strncmp(cur_name, "gen-", 4) != 0 || strchr(cur_name, '/') ||
+            load_gen(id, path, &cur) < 0) {
+            cur = NULL;
+            cur_name[0] = '\0';
+        }
+    }
+
+    /* The other generations: retired ones still in their window come back;
+     * one with a certificate newer than the current one is a rotation that
+     * was interrupted after its chain was stored: finish it; the rest
+     * (pending keys that never got a certificate, windows closed) go. */
+    d = opendir(id->dir);
+    while (d && (de = readdir(d)) != NULL) {
+        struct keygen *g = NULL;
+
+        if (strncmp(de->d_name, "gen-", 4) != 0 || strchr(de->d_name, '.') ||
+            strcmp(de->d_name, cur_name) == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", id->dir, de->d_name);
+        if (load_gen(id, path, &g) < 0)
+            continue;
+        if (g->retired_at && old_usable(g, now) && id->n_old < IDENTITY_OLD_MAX) {
+            id->old[id->n_old++] = g;
+            log_info("Identity '%s': retired key generation %s stays usable "
+                     "until its grace ends",
+                     cfg->name, g->gen_hex);
+            continue;
+        }
+        if (!g->retired_at && g->leaf && now < g->na &&
+            verify_chain(g->leaf, g->chain, cfg, g->key, true, err,
+                         sizeof(err)) == 0 &&
+            (!cur || !cur->leaf || g->na > cur->na)) {
+            log_notice("Identity '%s': completing the switch to key "
+                       "generation %s, interrupted before",
+                       cfg->name, g->gen_hex);
+            if (cur) {
+                cur->retired_at = now;
+                cur->grace_until = now + cfg->rotate_grace_s;
+                (void)meta_write(cur);
+                if (id->n_old < IDENTITY_OLD_MAX && old_usable(cur, now))
+                    id->old[id->n_old++] = cur;
+                else
+                    keygen_unref(cur);
+            }
+            cur = g;
+            (void)set_current_link(id, cur);
+            continue;
+        }
+        log_info("Identity '%s': removing %s key generation %s", cfg->name,
+                 g->retired_at ? "expired retired" : "unused pending",
+                 g->gen_hex);
+        remove_gen_dir(g->dir);
+        keygen_unref(g);
+    }
+    if (d)
+        closedir(d);
+
+    if (!cur) {
+        cur = create_gen(id, err, sizeof(err));
+        if (!cur)
+            return log_error_errno(-EIO, "Identity '%s': %s", cfg->name, err);
+        (void)set_current_link(id, cur);
+    } else {
+        log_info("Identity '%s': using its stored key (generation %s)",
+                 cfg->name, cur->gen_hex);
+    }
+    if (!key_fits_config(cur->key, cfg))
+        log_notice("Identity '%s': the stored key is not of the configured "
+                   "key-type; it will be replaced at the next enrollment",
+                   cfg->name);
+
+    pthread_mutex_lock(&id->lock);
+    id->cur = cur;
+    if (cur->leaf) {
+        err[0] = '\0';
+        r = verify_chain(cur->leaf, cur->chain, cfg, cur->key, false, err,
+                         sizeof(err));
+        if (r < 0) {
+            log_notice("Identity '%s': stored certificate not adopted (%s); "
+                       "will enroll",
+                       cfg->name, err);
+            X509_free(cur->leaf);
+            cur->leaf = NULL;
+        }
+    }
+    schedule_locked(id);
+    pthread_mutex_unlock(&id->lock);
+
+    if (cur->leaf) {
+        char na[32], at[32];
+
+        fmt_time(cur->na, na, sizeof(na));
+        fmt_time(id->renew_at, at, sizeof(at));
+        log_info("Identity '%s': adopted stored certificate, serial %s, not "
+                 "after %s%s; renewal due %s",
+                 cfg->name, cur->serial, na, now >= cur->na ? " (expired)" : "",
+                 at);
+        if (now < cur->na && verify_chain(cur->leaf, cur->chain, cfg, cur->key,
+                                          true, err, sizeof(err)) == 0)
+            delivery_result(id, write_service_files(id, cur));
+    }
     return 0;
 }
 
 void identity_done(struct identity *id)
 {
-    EVP_PKEY_CTX_free(id->sign_ctx);
-    EVP_PKEY_free(id->key);
+    keygen_unref(id->cur);
+    for (size_t i = 0; i < id->n_old; i++)
+        keygen_unref(id->old[i]);
     free(id->dir);
     pthread_mutex_destroy(&id->lock);
     *id = (struct identity){ 0 };
 }
 
-EVP_PKEY *identity_get_key(struct identity *id)
+struct keygen *identity_current(struct identity *id)
 {
-    EVP_PKEY *k;
+    struct keygen *g;
 
     pthread_mutex_lock(&id->lock);
-    k = id->key;
-    if (k && !EVP_PKEY_up_ref(k))
-        k = NULL;
+    g = keygen_ref(id->cur);
     pthread_mutex_unlock(&id->lock);
-    return k;
+    return g;
 }
 
-int identity_accept_chain(struct identity *id, const char *pem, size_t len,
-                          const char *method, char *err, size_t errlen)
+struct keygen *identity_new_keygen(struct identity *id, char *err, size_t errlen)
 {
-    char path[PATH_MAX], na[32];
-    _cleanup_free_ char *clean = NULL;
-    size_t clean_len = 0;
-    struct chain c = { 0 };
-    EVP_PKEY *k = identity_get_key(id);
-    time_t new_na, cur_na;
-    bool had;
+    return create_gen(id, err, errlen);
+}
+
+void identity_discard_keygen(struct identity *id, struct keygen *g)
+{
+    bool used;
+
+    pthread_mutex_lock(&id->lock);
+    used = g == id->cur;
+    for (size_t i = 0; i < id->n_old; i++)
+        used = used || g == id->old[i];
+    pthread_mutex_unlock(&id->lock);
+    if (!used)
+        remove_gen_dir(g->dir);
+}
+
+bool identity_key_type_changed(const struct identity *id, const struct keygen *g)
+{
+    return !key_fits_config(g->key, id->cfg);
+}
+
+bool identity_config_changed(const struct identity *id, const struct keygen *g)
+{
+    char err[128];
+
+    if (!g->leaf)
+        return false;
+    return !names_match(g->leaf, id->cfg, err, sizeof(err)) ||
+           g->requested_lifetime != id->cfg->lifetime_s;
+}
+
+/* --- accepting a new certificate --------------------------------------- */
+
+int identity_accept_chain(struct identity *id, struct keygen *g,
+                          const char *pem, size_t len, const char *method,
+                          int64_t requested_lifetime, char *err, size_t errlen)
+{
+    const struct cfg_identity *cfg = id->cfg;
+    char path[PATH_MAX], na[32], at[32];
+    X509 *leaf = NULL;
+    STACK_OF(X509) *chain = NULL;
+    struct keygen *prev;
+    time_t now = time(NULL), cur_na = 0, new_na;
+    bool switching, had_cert;
     int r;
 
-    if (!k) {
-        snprintf(err, errlen, "identity has no key");
-        return -ENOKEY;
-    }
-    r = parse_chain(pem, len, &c, err, errlen);
+    r = parse_chain(pem, len, &leaf, &chain, err, errlen);
     if (r == 0)
-        r = verify_chain(&c, id->cfg, k, err, errlen);
-    if (r < 0)
-        goto out;
-    new_na = asn1_to_time(X509_get0_notAfter(sk_X509_value(c.certs, 0)));
-    pthread_mutex_lock(&id->lock);
-    had = id->have_cert;
-    cur_na = id->not_after;
-    pthread_mutex_unlock(&id->lock);
-    if (had && new_na <= cur_na) {
-        snprintf(err, errlen, "new certificate does not outlive the current one");
+        r = verify_chain(leaf, chain, cfg, g->key, true, err, errlen);
+    if (r == 0 && !names_match(leaf, cfg, err, errlen))
         r = -EBADMSG;
-        goto out;
-    }
-    r = chain_to_pem(&c, &clean, &clean_len);
     if (r < 0)
-        goto out;
-    /* The state copy first: if we crash after it, the next start adopts it
-     * and rewrites the service files. */
-    snprintf(path, sizeof(path), "%s/chain.pem", id->dir);
-    r = file_write_atomic(path, clean, clean_len, (uid_t)-1, (gid_t)-1, 0600);
-    if (r < 0) {
-        snprintf(err, errlen, "cannot store the chain in %s", path);
-        goto out;
-    }
-    record_cert(id, sk_X509_value(c.certs, 0));
-    fmt_time(new_na, na, sizeof(na));
-    log_notice("AUDIT issued identity=%s serial=%s not_after=%s method=%s "
-               "key_generation=%s",
-               id->cfg->name, id->serial, na, method, id->gen_hex);
+        goto fail;
+    new_na = asn1_to_time(X509_get0_notAfter(leaf));
     pthread_mutex_lock(&id->lock);
-    id->last_issued = time(NULL);
+    prev = keygen_ref(id->cur);
     pthread_mutex_unlock(&id->lock);
-    /* A failure to write the service files is retried on its own: the
-     * certificate is good and stays. */
-    delivery_result(id, write_service_files(id, k, clean, clean_len));
-    r = 0;
-out:
-    if (r < 0)
-        set_error(id, err);
-    chain_free(&c);
-    EVP_PKEY_free(k);
+    switching = prev != g;
+    had_cert = prev && prev->leaf;
+    if (had_cert)
+        cur_na = prev->na;
+    /* Never replace a certificate by one that dies sooner. */
+    if (cur_na && new_na <= cur_na) {
+        snprintf(err, errlen, "the new certificate does not outlive the current one");
+        keygen_unref(prev);
+        r = -EBADMSG;
+        goto fail;
+    }
+    /* Stored before anything points at it: a crash after this line leaves
+     * a generation with a chain that the next start adopts. */
+    {
+        _cleanup_free_ char *clean = NULL;
+        size_t clean_len = 0;
+
+        r = chain_to_pem(leaf, chain, &clean, &clean_len);
+        if (r == 0) {
+            snprintf(path, sizeof(path), "%s/chain.pem", g->dir);
+            r = file_write_atomic(path, clean, clean_len, (uid_t)-1, (gid_t)-1,
+                                  0600);
+        }
+        if (r < 0) {
+            snprintf(err, errlen, "cannot store the chain in %s", g->dir);
+            keygen_unref(prev);
+            goto fail;
+        }
+    }
+    pthread_mutex_lock(&id->lock);
+    if (keygen_set_cert(g, leaf, chain) < 0) {
+        pthread_mutex_unlock(&id->lock);
+        snprintf(err, errlen, "out of memory");
+        keygen_unref(prev);
+        r = -ENOMEM;
+        goto fail;
+    }
+    leaf = NULL;
+    chain = NULL;
+    if (!switching)
+        g->renewals++;
+    g->issued_at = now;
+    g->requested_lifetime = requested_lifetime;
+    snprintf(g->method, sizeof(g->method), "%s", method);
+    pthread_mutex_unlock(&id->lock);
+    (void)meta_write(g);
+
+    if (switching) {
+        r = set_current_link(id, g);
+        if (r < 0) {
+            snprintf(err, errlen, "cannot switch %s/current", id->dir);
+            keygen_unref(prev);
+            goto fail;
+        }
+        pthread_mutex_lock(&id->lock);
+        id->cur = keygen_ref(g);
+        if (prev) {
+            if (prev->leaf && now < prev->na) {
+                /* Retired but still usable: services that loaded its
+                 * reference keep working until the grace is over and the
+                 * new certificate is confirmed served. */
+                prev->retired_at = now;
+                prev->grace_until = now + cfg->rotate_grace_s;
+                prev->successor_confirmed = false;
+                if (id->n_old == IDENTITY_OLD_MAX) {
+                    remove_gen_dir(id->old[0]->dir);
+                    keygen_unref(id->old[0]);
+                    memmove(id->old, id->old + 1,
+                            (IDENTITY_OLD_MAX - 1) * sizeof(id->old[0]));
+                    id->n_old--;
+                }
+                id->old[id->n_old++] = keygen_ref(prev);
+            } else {
+                prev->retired_at = now;
+            }
+            keygen_unref(prev); /* id->cur's former reference */
+        }
+        pthread_mutex_unlock(&id->lock);
+        if (prev) {
+            (void)meta_write(prev);
+            if (!(prev->leaf && now < prev->na))
+                remove_gen_dir(prev->dir);
+        }
+    }
+    pthread_mutex_lock(&id->lock);
+    schedule_locked(id);
+    id->failures = 0;
+    id->retry_at = 0;
+    id->last_success = now;
+    id->last_error[0] = '\0';
+    snprintf(id->last_method, sizeof(id->last_method), "%s", method);
+    fmt_time(g->na, na, sizeof(na));
+    fmt_time(id->renew_at, at, sizeof(at));
+    pthread_mutex_unlock(&id->lock);
+    log_notice("AUDIT %s identity=%s serial=%s not_after=%s method=%s "
+               "key_generation=%s%s; next renewal %s",
+               !had_cert ? "issued" : switching ? "rekeyed" : "renewed",
+               cfg->name, g->serial, na, method, g->gen_hex,
+               switching && had_cert ? " (new key)" : "", at);
+    keygen_unref(prev);
+    /* The certificate is good and stays; a failure to write the service
+     * files is retried on its own. */
+    delivery_result(id, write_service_files(id, g));
+    return 0;
+fail:
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
     return r;
 }
+
+int identity_deliver(struct identity *id)
+{
+    struct keygen *g = identity_current(id);
+    int r = g && g->leaf ? write_service_files(id, g) : -ENOKEY;
+
+    delivery_result(id, r);
+    keygen_unref(g);
+    return r < 0 ? r : 0;
+}
+
+void identity_confirm_served(struct identity *id)
+{
+    struct keygen *changed[IDENTITY_OLD_MAX];
+    size_t n = 0;
+
+    pthread_mutex_lock(&id->lock);
+    for (size_t i = 0; i < id->n_old; i++)
+        if (!id->old[i]->successor_confirmed) {
+            id->old[i]->successor_confirmed = true;
+            changed[n++] = keygen_ref(id->old[i]);
+        }
+    pthread_mutex_unlock(&id->lock);
+    for (size_t i = 0; i < n; i++) {
+        (void)meta_write(changed[i]);
+        keygen_unref(changed[i]);
+    }
+}
+
+time_t identity_expire_old(struct identity *id, time_t now)
+{
+    struct keygen *gone[IDENTITY_OLD_MAX];
+    size_t n_gone = 0, keep = 0;
+    time_t next = 0;
+
+    pthread_mutex_lock(&id->lock);
+    for (size_t i = 0; i < id->n_old; i++) {
+        struct keygen *g = id->old[i];
+
+        if (old_usable(g, now)) {
+            time_t end = g->successor_confirmed && g->grace_until < g->na
+                             ? g->grace_until
+                             : g->na;
+
+            if (!next || end < next)
+                next = end;
+            id->old[keep++] = g;
+        } else {
+            gone[n_gone++] = g;
+        }
+    }
+    id->n_old = keep;
+    pthread_mutex_unlock(&id->lock);
+    for (size_t i = 0; i < n_gone; i++) {
+        log_notice("AUDIT retired identity=%s key_generation=%s: no longer "
+                   "usable for signing; its key is removed",
+                   id->cfg->name, gone[i]->gen_hex);
+        remove_gen_dir(gone[i]->dir);
+        keygen_unref(gone[i]);
+    }
+    return next;
+}
+
+/* --- signing ----------------------------------------------------------- */
 
 /* Digests fetched once: a fetch by name on every signature costs more than
  * the hashing. */
@@ -678,90 +1143,119 @@ static const EVP_MD *ecdsa_md(uint32_t scheme)
 
 int identity_sign(struct identity *id, const uint8_t gen[IPC_GENERATION_LEN],
                   uint32_t scheme, const uint8_t *msg, size_t len, uint8_t *sig,
-                  size_t *siglen)
+                  size_t *siglen, bool *ret_retired)
 {
     unsigned char dgst[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
-    EVP_PKEY *k = NULL;
+    struct keygen *g = NULL;
     const EVP_MD *md;
-    bool current;
+    time_t now = time(NULL);
     int r = -EIO;
 
     pthread_mutex_lock(&id->lock);
-    current = CRYPTO_memcmp(gen, id->generation, IPC_GENERATION_LEN) == 0;
-    if (id->key && current && EVP_PKEY_up_ref(id->key))
-        k = id->key;
+    if (id->cur && CRYPTO_memcmp(gen, id->cur->generation, IPC_GENERATION_LEN) == 0)
+        g = keygen_ref(id->cur);
+    *ret_retired = false;
+    for (size_t i = 0; !g && i < id->n_old; i++)
+        if (CRYPTO_memcmp(gen, id->old[i]->generation, IPC_GENERATION_LEN) == 0 &&
+            old_usable(id->old[i], now)) {
+            g = keygen_ref(id->old[i]);
+            *ret_retired = true;
+        }
     pthread_mutex_unlock(&id->lock);
-    if (!k)
-        return current ? -ENOKEY : -ESTALE;
+    if (!g)
+        return id->cur ? -ESTALE : -ENOKEY;
     md = ecdsa_md(scheme);
-    if (!md || !EVP_PKEY_is_a(k, "EC")) {
-        EVP_PKEY_free(k);
+    if (!md || !EVP_PKEY_is_a(g->key, "EC")) {
+        keygen_unref(g);
         return -EINVAL;
     }
-    /* A signing context per key, kept between requests (only the event
-     * loop signs, so it needs no lock): initialising one per signature was
-     * a third of the cost of a P-256 signature. */
-    if (!id->sign_ctx || CRYPTO_memcmp(id->sign_ctx_gen, gen, IPC_GENERATION_LEN)) {
-        EVP_PKEY_CTX_free(id->sign_ctx);
-        id->sign_ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
-        if (!id->sign_ctx || EVP_PKEY_sign_init(id->sign_ctx) != 1) {
-            EVP_PKEY_CTX_free(id->sign_ctx);
-            id->sign_ctx = NULL;
+    /* A signing context per generation, kept between requests (only the
+     * event loop signs, so it needs no lock): initialising one per
+     * signature was a third of the cost of a P-256 signature. */
+    if (!g->sign_ctx) {
+        g->sign_ctx = EVP_PKEY_CTX_new_from_pkey(NULL, g->key, NULL);
+        if (!g->sign_ctx || EVP_PKEY_sign_init(g->sign_ctx) != 1) {
+            EVP_PKEY_CTX_free(g->sign_ctx);
+            g->sign_ctx = NULL;
             log_openssl_errors("sign init");
-            EVP_PKEY_free(k);
+            keygen_unref(g);
             return -EIO;
         }
-        memcpy(id->sign_ctx_gen, gen, IPC_GENERATION_LEN);
     }
     /* ECDSA signs the digest; the provider sent the message, so it is
      * hashed here, never taken from the peer. */
     if (EVP_Digest(msg, len, dgst, &dlen, md, NULL) == 1 &&
-        EVP_PKEY_sign(id->sign_ctx, sig, siglen, dgst, dlen) == 1)
+        EVP_PKEY_sign(g->sign_ctx, sig, siglen, dgst, dlen) == 1)
         r = 0;
     else
         log_openssl_errors("sign");
     OPENSSL_cleanse(dgst, sizeof(dgst));
-    EVP_PKEY_free(k);
+    keygen_unref(g);
     return r;
 }
+
+/* --- status ------------------------------------------------------------ */
 
 json_t *identity_status(struct identity *id)
 {
     const struct cfg_identity *cfg = id->cfg;
-    json_t *o = json_object(), *names = json_array(), *sigs;
-    char nb[32], na[32], next[32];
+    json_t *o = json_object(), *names = json_array(), *sigs, *old = json_array();
+    char buf[32];
     time_t now = time(NULL);
+    struct keygen *g;
 
     for (size_t i = 0; i < cfg->n_names; i++)
         json_array_append_new(names, json_string(cfg->names[i]));
-    pthread_mutex_lock(&id->lock);
-    fmt_time(id->not_before, nb, sizeof(nb));
-    fmt_time(id->not_after, na, sizeof(na));
-    fmt_time(id->next_attempt, next, sizeof(next));
     json_object_set_new(o, "name", json_string(cfg->name));
     json_object_set_new(o, "role", json_string(cfg->role == TLS_ROLE_CLIENT
                                                    ? "client" : "server"));
     json_object_set_new(o, "names", names);
-    json_object_set_new(o, "key_generation", json_string(id->gen_hex));
+    pthread_mutex_lock(&id->lock);
+    g = id->cur;
+    json_object_set_new(o, "key_generation", json_string(g ? g->gen_hex : ""));
     json_object_set_new(o, "state",
-                        json_string(!id->have_cert ? "no-certificate"
-                                    : id->not_after <= now ? "expired"
-                                                          : "valid"));
-    if (id->have_cert) {
-        json_object_set_new(o, "serial", json_string(id->serial));
-        json_object_set_new(o, "not_before", json_string(nb));
-        json_object_set_new(o, "not_after", json_string(na));
+                        json_string(!g || !g->leaf ? "no-certificate"
+                                    : g->na <= now ? "expired"
+                                                   : "valid"));
+    if (g && g->leaf) {
+        json_object_set_new(o, "serial", json_string(g->serial));
+        fmt_time(g->nb, buf, sizeof(buf));
+        json_object_set_new(o, "not_before", json_string(buf));
+        fmt_time(g->na, buf, sizeof(buf));
+        json_object_set_new(o, "not_after", json_string(buf));
         json_object_set_new(o, "seconds_remaining",
-                            json_integer((json_int_t)(id->not_after - now)));
+                            json_integer((json_int_t)(g->na - now)));
+        json_object_set_new(o, "method", json_string(g->method));
+        json_object_set_new(o, "renewals_with_key", json_integer(g->renewals));
     }
-    json_object_set_new(o, "next_attempt", json_string(next));
+    if (g) {
+        fmt_time(g->key_created, buf, sizeof(buf));
+        json_object_set_new(o, "key_created", json_string(buf));
+    }
+    fmt_time(id->failures ? id->retry_at : id->renew_at, buf, sizeof(buf));
+    json_object_set_new(o, "next_renewal", json_string(buf));
+    json_object_set_new(o, "renewal_in_flight", json_boolean(id->in_flight));
+    fmt_time(id->last_success, buf, sizeof(buf));
+    json_object_set_new(o, "last_success", json_string(buf));
     json_object_set_new(o, "consecutive_failures", json_integer(id->failures));
     if (id->last_error[0])
         json_object_set_new(o, "last_error", json_string(id->last_error));
-    json_object_set_new(o, "delivered", json_boolean(id->have_cert &&
+    json_object_set_new(o, "delivered", json_boolean(g && g->leaf &&
                                                      !id->delivery_pending));
+    json_object_set_new(o, "served", json_string(id->verify_state > 0 ? "yes"
+                                                 : id->verify_state < 0 ? "no"
+                                                                        : "unchecked"));
+    for (size_t i = 0; i < id->n_old; i++) {
+        fmt_time(id->old[i]->successor_confirmed ? id->old[i]->grace_until
+                                                 : id->old[i]->na,
+                 buf, sizeof(buf));
+        json_array_append_new(old, json_pack("{s:s, s:s}", "key_generation",
+                                             id->old[i]->gen_hex, "usable_until",
+                                             buf));
+    }
     pthread_mutex_unlock(&id->lock);
+    json_object_set_new(o, "retired_generations", old);
     json_object_set_new(o, "chain_file", json_string(cfg->chain.path));
     json_object_set_new(o, "ref_file", json_string(cfg->ref.path));
     sigs = json_pack("{s:I, s:I, s:I, s:I}", "ok",
@@ -770,5 +1264,10 @@ json_t *identity_status(struct identity *id)
                      (json_int_t)atomic_load(&id->signs_refused), "failed",
                      (json_int_t)atomic_load(&id->signs_failed));
     json_object_set_new(o, "signatures", sigs);
+    json_object_set_new(o, "renewals",
+                        json_pack("{s:I, s:I}", "ok",
+                                  (json_int_t)atomic_load(&id->renewals_ok),
+                                  "failed",
+                                  (json_int_t)atomic_load(&id->renewals_failed)));
     return o;
 }

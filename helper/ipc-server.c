@@ -39,7 +39,8 @@
 struct listener {
     struct ev_source ev;
     int fd;
-    char *path; /* unlinked at exit; NULL for abstract sockets */
+    bool admin; /* the admin socket: status, renew, rotate */
+    char *path; /* unlinked at exit; NULL for abstract or inherited ones */
     char label[128];
 };
 
@@ -52,6 +53,7 @@ struct conn {
     gid_t *groups;
     size_t n_groups;
     uint64_t last_active; /* monotonic ms of the last request or accept */
+    bool admin;           /* accepted on the admin socket */
     struct conn *prev, *next;
 };
 
@@ -60,15 +62,14 @@ struct ipc_server {
     struct identity *ids;
     size_t n_ids;
     int epfd;
-    struct listener listeners[2];
+    struct listener listeners[3];
     size_t n_listeners;
     struct conn *conns;
     size_t n_conns;
     uint8_t *rx;
     uint8_t *tx;
     int reserve_fd; /* spare descriptor for EMFILE (see accept_one) */
-    ipc_status_fn status;
-    void *status_ud;
+    struct ipc_hooks hooks;
     /* refusal log rate limit */
     time_t rl_window;
     unsigned rl_count;
@@ -77,7 +78,31 @@ struct ipc_server {
 
 /* --- listeners --------------------------------------------------------- */
 
-static int listen_path(struct ipc_server *s, const char *path)
+/* A socket systemd passed us (socket activation) for this address: used
+ * as it is, never unlinked.  -1 if none. */
+static int take_passed(int *fds, size_t n_fds, const struct sockaddr_un *want,
+                       socklen_t want_len)
+{
+    for (size_t i = 0; i < n_fds; i++) {
+        struct sockaddr_un sa;
+        socklen_t len = sizeof(sa);
+        int type = 0;
+        socklen_t tl = sizeof(type);
+
+        if (fds[i] < 0 || getsockname(fds[i], (struct sockaddr *)&sa, &len) < 0 ||
+            sa.sun_family != AF_UNIX || len != want_len ||
+            memcmp(sa.sun_path, want->sun_path,
+                   len - offsetof(struct sockaddr_un, sun_path)) != 0 ||
+            getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+            type != SOCK_SEQPACKET)
+            continue;
+        return TAKE_FD(fds[i]);
+    }
+    return -1;
+}
+
+static int listen_path(struct ipc_server *s, const char *path, mode_t mode,
+                       gid_t gid, bool admin, int *fds, size_t n_fds)
 {
     struct listener *l = &s->listeners[s->n_listeners];
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -87,10 +112,23 @@ static int listen_path(struct ipc_server *s, const char *path)
 
     if (strlen(path) >= sizeof(sa.sun_path))
         return log_error_errno(-ENAMETOOLONG, "Socket path %s is too long", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = take_passed(fds, n_fds, &sa,
+                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+                                 strlen(path) + 1));
+    if (fd >= 0) {
+        /* systemd owns it: its mode and group come from the .socket unit */
+        l->ev.kind = EV_LISTENER;
+        l->admin = admin;
+        snprintf(l->label, sizeof(l->label), "%s (from systemd)", path);
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        l->fd = TAKE_FD(fd);
+        s->n_listeners++;
+        return 0;
+    }
     r = dir_ensure_parents(path);
     if (r < 0)
         return log_error_errno(r, "Cannot create the directory of %s", path);
-    memcpy(sa.sun_path, path, strlen(path) + 1);
     if (lstat(path, &st) == 0) {
         int probe;
 
@@ -118,14 +156,14 @@ static int listen_path(struct ipc_server *s, const char *path)
         return log_error_errno(negerrno(), "socket(AF_UNIX, SOCK_SEQPACKET)");
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         return log_error_errno(negerrno(), "Cannot bind %s", path);
-    if (s->cfg->socket_gid != (gid_t)-1 &&
-        chown(path, (uid_t)-1, s->cfg->socket_gid) < 0)
+    if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)
         return log_error_errno(negerrno(), "Cannot set the group of %s", path);
-    if (chmod(path, s->cfg->socket_mode) < 0)
+    if (chmod(path, mode) < 0)
         return log_error_errno(negerrno(), "Cannot set the mode of %s", path);
     if (listen(fd, SOMAXCONN) < 0)
         return log_error_errno(negerrno(), "Cannot listen on %s", path);
     l->ev.kind = EV_LISTENER;
+    l->admin = admin;
     l->path = strdup(path);
     if (!l->path)
         return -ENOMEM;
@@ -135,7 +173,8 @@ static int listen_path(struct ipc_server *s, const char *path)
     return 0;
 }
 
-static int listen_abstract(struct ipc_server *s, const char *name)
+static int listen_abstract(struct ipc_server *s, const char *name, int *fds,
+                           size_t n_fds)
 {
     struct listener *l = &s->listeners[s->n_listeners];
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -145,6 +184,16 @@ static int listen_abstract(struct ipc_server *s, const char *name)
     if (n + 1 >= sizeof(sa.sun_path))
         return log_error_errno(-ENAMETOOLONG, "Abstract socket name is too long");
     memcpy(sa.sun_path + 1, name, n);
+    fd = take_passed(fds, n_fds, &sa,
+                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+    if (fd >= 0) {
+        l->ev.kind = EV_LISTENER;
+        snprintf(l->label, sizeof(l->label), "@%s (from systemd)", name);
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        l->fd = TAKE_FD(fd);
+        s->n_listeners++;
+        return 0;
+    }
     fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return log_error_errno(negerrno(), "socket(AF_UNIX, SOCK_SEQPACKET)");
@@ -288,6 +337,7 @@ static void accept_one(struct ipc_server *s, struct listener *l)
     c->ev.kind = EV_CONN;
     c->fd = fd;
     c->last_active = mono_ms();
+    c->admin = l->admin;
     c->uid = cred.uid;
     c->gid = cred.gid;
     c->pid = cred.pid;
@@ -404,6 +454,7 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
     size_t siglen = sizeof(sig);
     const char *why = NULL;
     char msg[IPC_ERRMSG_MAX + 1];
+    bool retired = false;
     int r;
 
     if (ipc_parse_sign_req(body, &req) < 0)
@@ -454,13 +505,20 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
         return reply_error(s, c, h, IPC_ERR_PURPOSE, 0, msg);
     }
     r = identity_sign(id, req.generation, req.scheme, req.msg, req.msg_len, sig,
-                      &siglen);
+                      &siglen, &retired);
     switch (r) {
     case 0:
         atomic_fetch_add(&id->signs_ok, 1);
+        if (retired)
+            log_refusal(s, "Identity '%s': pid %d (uid %u) still signs with a "
+                           "retired key generation; reload that service before "
+                           "the generation's grace runs out",
+                        id->cfg->name, (int)c->pid, (unsigned)c->uid);
         return send_frame(s, c,
                           ipc_build_sign_rep(s->tx, IPC_FRAME_MAX, h->version,
-                                             h->request_id, sig, siglen));
+                                             h->request_id, sig, siglen,
+                                             retired ? IPC_NOTICE_RETIRED
+                                                     : IPC_NOTICE_NONE));
     case -ENOKEY:
         return reply_error(s, c, h, IPC_ERR_NOT_READY, 0,
                            "identity has no key yet");
@@ -484,6 +542,23 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
     }
 }
 
+/* The admin socket: root, or a member of admin-group. */
+static bool admin_allowed(const struct ipc_server *s, const struct conn *c)
+{
+    gid_t g = s->cfg->admin_gid;
+
+    if (c->uid == 0)
+        return true;
+    if (g == (gid_t)-1)
+        return false;
+    if (c->gid == g)
+        return true;
+    for (size_t i = 0; i < c->n_groups; i++)
+        if (c->groups[i] == g)
+            return true;
+    return false;
+}
+
 static int handle_status(struct ipc_server *s, struct conn *c,
                          const struct ipc_hdr *h, struct ipc_cur body)
 {
@@ -493,9 +568,8 @@ static int handle_status(struct ipc_server *s, struct conn *c,
 
     if (ipc_parse_status_req(body, &first) < 0)
         return -EBADMSG;
-    if (c->uid != 0)
-        return reply_error(s, c, h, IPC_ERR_DENIED, 0, "status is for root only");
-    json = s->status ? s->status(s->status_ud, first, IPC_STATUS_MAX) : NULL;
+    json = s->hooks.status ? s->hooks.status(s->hooks.ud, first, IPC_STATUS_MAX)
+                           : NULL;
     if (!json)
         return reply_error(s, c, h, IPC_ERR_INTERNAL, 0, "no status");
     len = strlen(json);
@@ -504,6 +578,34 @@ static int handle_status(struct ipc_server *s, struct conn *c,
     return send_frame(s, c,
                       ipc_build_status_rep(s->tx, IPC_FRAME_MAX, h->version,
                                            h->request_id, json, len));
+}
+
+/* renew NAME / rotate NAME (trust boundary: admin socket, admin peers). */
+static int handle_request(struct ipc_server *s, struct conn *c,
+                          const struct ipc_hdr *h, struct ipc_cur body)
+{
+    const char *name;
+    size_t len;
+    struct identity *id;
+    bool rotate = h->type == IPC_REQ_ROTATE;
+    char msg[IPC_ERRMSG_MAX + 1];
+
+    if (ipc_parse_ident_req(body, &name, &len) < 0)
+        return -EBADMSG;
+    id = find_identity(s, name, len);
+    if (!id) {
+        snprintf(msg, sizeof(msg), "no identity '%.*s'", (int)len, name);
+        return reply_error(s, c, h, IPC_ERR_NO_IDENTITY, 0, msg);
+    }
+    log_notice("AUDIT %s-requested identity=%s uid=%u pid=%d",
+               rotate ? "rotation" : "renewal", id->cfg->name, (unsigned)c->uid,
+               (int)c->pid);
+    if (s->hooks.request)
+        s->hooks.request(s->hooks.ud, id, rotate);
+    snprintf(msg, sizeof(msg), "%s of '%s' requested",
+             rotate ? "key rotation" : "renewal", id->cfg->name);
+    return send_frame(s, c, ipc_build_ok_rep(s->tx, IPC_FRAME_MAX, h->version,
+                                             h->request_id, msg));
 }
 
 /* -EBADMSG: malformed, close without reply; other < 0: close. */
@@ -520,11 +622,24 @@ static int dispatch(struct ipc_server *s, struct conn *c, size_t n)
                  (unsigned)h.version, (unsigned)IPC_VERSION_MAX);
         return reply_error(s, c, &h, IPC_ERR_VERSION, IPC_VERSION_MAX, msg);
     }
-    switch (h.type) {
-    case IPC_REQ_SIGN:
+    /* The signing socket signs; the admin socket administers.  A request
+     * on the wrong socket is a type that socket does not know. */
+    if (!c->admin && h.type == IPC_REQ_SIGN)
         return handle_sign(s, c, &h, body);
-    case IPC_REQ_STATUS:
-        return handle_status(s, c, &h, body);
+    if (c->admin && (h.type == IPC_REQ_STATUS || h.type == IPC_REQ_RENEW ||
+                     h.type == IPC_REQ_ROTATE)) {
+        if (!admin_allowed(s, c)) {
+            log_refusal(s, "AUDIT refused admin request uid=%u pid=%d: not root "
+                           "or admin-group",
+                        (unsigned)c->uid, (int)c->pid);
+            return reply_error(s, c, &h, IPC_ERR_DENIED, 0,
+                               "the admin socket is for root and admin-group");
+        }
+        if (h.type == IPC_REQ_STATUS)
+            return handle_status(s, c, &h, body);
+        return handle_request(s, c, &h, body);
+    }
+    switch (h.type) {
     default:
         snprintf(msg, sizeof(msg), "unknown request type 0x%04x", (unsigned)h.type);
         return reply_error(s, c, &h, IPC_ERR_UNKNOWN_TYPE, 0, msg);
@@ -600,8 +715,8 @@ bool ipc_server_handle(struct ipc_server *s, void *ptr, uint32_t events)
 }
 
 int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
-                   int epfd, ipc_status_fn status, void *status_ud,
-                   struct ipc_server **ret)
+                   int epfd, const struct ipc_hooks *hooks, int *fds,
+                   size_t n_fds, struct ipc_server **ret)
 {
     struct ipc_server *s = calloc(1, sizeof(*s));
     int r = 0;
@@ -612,8 +727,8 @@ int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
     s->ids = ids;
     s->n_ids = n_ids;
     s->epfd = epfd;
-    s->status = status;
-    s->status_ud = status_ud;
+    if (hooks)
+        s->hooks = *hooks;
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     s->rx = malloc(IPC_FRAME_MAX + 1);
     s->tx = malloc(IPC_FRAME_MAX);
@@ -622,12 +737,18 @@ int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
         return -ENOMEM;
     }
     if (cfg->socket_path[0])
-        r = listen_path(s, cfg->socket_path);
+        r = listen_path(s, cfg->socket_path, cfg->socket_mode, cfg->socket_gid,
+                        false, fds, n_fds);
     if (r == 0 && cfg->abstract_socket)
-        r = listen_abstract(s, cfg->abstract_socket);
+        r = listen_abstract(s, cfg->abstract_socket, fds, n_fds);
     if (r == 0 && s->n_listeners == 0)
         r = log_error_errno(-EINVAL, "No socket configured: set socket or "
                                      "abstract-socket in [daemon]");
+    /* The admin socket: root's, and admin-group's if one is set. */
+    if (r == 0 && cfg->admin_socket && cfg->admin_socket[0])
+        r = listen_path(s, cfg->admin_socket,
+                        cfg->admin_gid == (gid_t)-1 ? 0600 : 0660,
+                        cfg->admin_gid, true, fds, n_fds);
     for (size_t i = 0; r == 0 && i < s->n_listeners; i++) {
         struct epoll_event ev = { .events = EPOLLIN,
                                   .data.ptr = &s->listeners[i] };
@@ -635,7 +756,8 @@ int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->listeners[i].fd, &ev) < 0)
             r = negerrno();
         else
-            log_info("Listening for signing requests on %s",
+            log_info("Listening for %s on %s",
+                     s->listeners[i].admin ? "admin requests" : "signing requests",
                      s->listeners[i].label);
     }
     if (r < 0) {

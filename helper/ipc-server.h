@@ -16,15 +16,23 @@ struct cfg;
 struct identity;
 struct ipc_server;
 
-/* Callback that returns a JSON status document with identities from index
- * first on, as many as fit in max bytes (new string, free()). */
-typedef char *(*ipc_status_fn)(void *ud, uint32_t first, size_t max);
+/* What the admin socket calls into. */
+struct ipc_hooks {
+    /* A JSON status document with identities from index first on, as many
+     * as fit in max bytes (new string, free()). */
+    char *(*status)(void *ud, uint32_t first, size_t max);
+    /* Renew (rotate: rekey) an identity now. */
+    void (*request)(void *ud, struct identity *id, bool rotate);
+    void *ud;
+};
 
-/* Create listeners per the [daemon] config and register them with epfd.
- * Sockets passed by systemd (listen_fds, n) are used instead when given. */
+/* Create the listeners of the [daemon] config (the signing socket, its
+ * abstract twin, the admin socket) and register them with epfd.  A socket
+ * in fds (passed by systemd) whose address matches one of them is taken
+ * (its slot in fds set to -1) instead of binding a new one. */
 int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
-                   int epfd, ipc_status_fn status, void *status_ud,
-                   struct ipc_server **ret);
+                   int epfd, const struct ipc_hooks *hooks, int *fds,
+                   size_t n_fds, struct ipc_server **ret);
 void ipc_server_free(struct ipc_server *s);
 
 /* Handle an epoll event whose data.ptr came from this server.  Returns

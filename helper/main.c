@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -32,7 +33,6 @@
 #include <systemd/sd-daemon.h>
 #endif
 #include "config.h"
-#include "enroll.h"
 #include "event.h"
 #include "fileio.h"
 #include "http01.h"
@@ -40,6 +40,7 @@
 #include "ipc-server.h"
 #include "log.h"
 #include "macro.h"
+#include "renew.h"
 
 #define SECURE_HEAP_SIZE (1u << 21) /* private keys live here (mlocked) */
 
@@ -52,7 +53,7 @@ struct daemon {
     int sigfd;
     struct ipc_server *ipc;
     struct http01 *http01;
-    struct enroller *enroller;
+    struct renewer *renewer;
     time_t started;
 };
 
@@ -74,6 +75,55 @@ static void notify(const char *state)
 #else
     (void)state;
 #endif
+}
+
+static void admin_request(void *ud, struct identity *id, bool rotate)
+{
+    struct daemon *d = ud;
+
+    if (d->renewer)
+        renewer_request(d->renewer, id, rotate);
+}
+
+/* Sockets passed by systemd (socket activation): kept open in our listen
+ * fds; ipc_server_new() and the http-01 responder take the ones they know. */
+static size_t listen_fds(int *fds, size_t max)
+{
+    size_t n = 0;
+#if HAVE_LIBSYSTEMD
+    int r = sd_listen_fds(1);
+
+    for (int i = 0; i < r && n < max; i++) {
+        int fd = SD_LISTEN_FDS_START + i;
+
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fds[n++] = fd;
+    }
+    if (r > 0)
+        log_info("Received %d socket%s from systemd", r, r == 1 ? "" : "s");
+#else
+    (void)fds;
+    (void)max;
+#endif
+    return n;
+}
+
+/* A TCP listener passed for the http-01 responder (ListenStream=80). */
+static int passed_tcp(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int type = 0;
+        socklen_t tl = sizeof(type);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (fds[i] >= 0 && getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+            type == SOCK_STREAM &&
+            getsockname(fds[i], (struct sockaddr *)&ss, &sl) == 0 &&
+            (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+            return TAKE_FD(fds[i]);
+    }
+    return -1;
 }
 
 /* One page of the status: the daemon, then identities from first on while
@@ -378,24 +428,44 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    r = ipc_server_new(d.cfg, d.ids, d.n_ids, d.epfd, status_json, &d, &d.ipc);
-    if (r < 0)
-        goto out;
-    r = http01_new(d.cfg->http01_listen, &d.http01);
-    if (r < 0) {
-        log_error_errno(r, "Invalid http01-listen '%s'", d.cfg->http01_listen);
-        goto out;
+    {
+        struct ipc_hooks hooks = {
+            .status = status_json,
+            .request = admin_request,
+            .ud = &d,
+        };
+        int fds[16], tcp;
+        size_t n_fds = listen_fds(fds, ELEMENTSOF(fds));
+
+        r = ipc_server_new(d.cfg, d.ids, d.n_ids, d.epfd, &hooks, fds, n_fds,
+                           &d.ipc);
+        tcp = r == 0 ? passed_tcp(fds, n_fds) : -1;
+        if (r == 0 && tcp >= 0)
+            r = http01_new_from_fd(tcp, &d.http01);
+        else if (r == 0)
+            r = http01_new(d.cfg->http01_listen, &d.http01);
+        for (size_t i = 0; i < n_fds; i++)
+            if (fds[i] >= 0) {
+                log_warning("Ignoring a socket from systemd (fd %d) that matches "
+                            "no configured socket",
+                            fds[i]);
+                close(fds[i]);
+            }
+        if (r < 0) {
+            log_error_errno(r, "Cannot set up the sockets");
+            goto out;
+        }
     }
-    r = enroller_start(d.cfg, d.ids, d.n_ids, d.http01, &d.enroller);
+    r = renewer_start(d.cfg, d.ids, d.n_ids, d.http01, &d.renewer);
     if (r < 0) {
-        log_error_errno(r, "Cannot start the enrollment worker");
+        log_error_errno(r, "Cannot start the renewal engine");
         goto out;
     }
     r = run(&d);
 out:
     /* A worker left running may still use the identities: then they are not
      * freed (the process is about to exit anyway). */
-    worker_gone = enroller_stop(d.enroller, 2000);
+    worker_gone = renewer_stop(d.renewer, 2000);
     ipc_server_free(d.ipc);
     if (worker_gone) {
         http01_free(d.http01);

@@ -18,7 +18,7 @@
 
 #define IPC_MAGIC 0x5343u /* "SC" */
 #define IPC_VERSION_MIN 1
-#define IPC_VERSION_MAX 1
+#define IPC_VERSION_MAX 2 /* 2: SIGN replies carry a notice */
 #define IPC_HDR_LEN 16
 #define IPC_FRAME_MAX 65536u                      /* whole frame, header included */
 #define IPC_MSG_MAX (IPC_FRAME_MAX - IPC_HDR_LEN - 256) /* to-be-signed bytes */
@@ -29,11 +29,14 @@
 #define IPC_STATUS_MAX (IPC_FRAME_MAX - IPC_HDR_LEN - 8)
 
 enum ipc_type {
-    IPC_REQ_SIGN = 0x0001,
-    IPC_REQ_STATUS = 0x0002,
+    IPC_REQ_SIGN = 0x0001,   /* signing socket */
+    IPC_REQ_STATUS = 0x0002, /* admin socket */
+    IPC_REQ_RENEW = 0x0003,  /* admin socket */
+    IPC_REQ_ROTATE = 0x0004, /* admin socket */
     IPC_REP_ERROR = 0x8000,
     IPC_REP_SIGN = 0x8001,
     IPC_REP_STATUS = 0x8002,
+    IPC_REP_OK = 0x8003,
 };
 
 /* How the message is to be signed.  The helper hashes the message itself;
@@ -89,9 +92,17 @@ struct ipc_sign_req {
     size_t msg_len;
 };
 
+/* Version 2 SIGN replies say something about the key that signed. */
+enum ipc_notice {
+    IPC_NOTICE_NONE = 0,
+    IPC_NOTICE_RETIRED = 1, /* a retired generation signed: reload the
+                             * service before its grace runs out */
+};
+
 struct ipc_sign_rep {
     const uint8_t *sig;
     size_t sig_len;
+    uint32_t notice; /* enum ipc_notice; always NONE in version 1 */
 };
 
 struct ipc_error_rep {
@@ -156,7 +167,7 @@ _warn_unused_ int ipc_parse_frame(const uint8_t *buf, size_t len,
 /* Body parsers: every field bounded, bytes left over are an error. */
 _warn_unused_ int ipc_parse_sign_req(struct ipc_cur body,
                                      struct ipc_sign_req *ret);
-_warn_unused_ int ipc_parse_sign_rep(struct ipc_cur body,
+_warn_unused_ int ipc_parse_sign_rep(struct ipc_cur body, uint16_t version,
                                      struct ipc_sign_rep *ret);
 _warn_unused_ int ipc_parse_error_rep(struct ipc_cur body,
                                       struct ipc_error_rep *ret);
@@ -166,6 +177,12 @@ _warn_unused_ int ipc_parse_status_req(struct ipc_cur body, uint32_t *ret_first)
 _warn_unused_ int ipc_parse_status_rep(struct ipc_cur body,
                                        struct ipc_status_rep *ret);
 
+/* RENEW and ROTATE requests: an identity name.  The OK reply: a message. */
+_warn_unused_ int ipc_parse_ident_req(struct ipc_cur body, const char **ret_name,
+                                      size_t *ret_len);
+_warn_unused_ int ipc_parse_ok_rep(struct ipc_cur body, const char **ret_msg,
+                                   size_t *ret_len);
+
 /* Builders write a whole frame into buf (capacity cap) and return its
  * length, or -EMSGSIZE if it does not fit or exceeds IPC_FRAME_MAX, or
  * -EINVAL for a field out of range. */
@@ -174,7 +191,7 @@ _warn_unused_ int ipc_build_sign_req(uint8_t *buf, size_t cap, uint16_t version,
                                      const struct ipc_sign_req *req);
 _warn_unused_ int ipc_build_sign_rep(uint8_t *buf, size_t cap, uint16_t version,
                                      uint32_t request_id, const uint8_t *sig,
-                                     size_t sig_len);
+                                     size_t sig_len, uint32_t notice);
 _warn_unused_ int ipc_build_error_rep(uint8_t *buf, size_t cap,
                                       uint16_t version, uint32_t request_id,
                                       uint32_t code, uint32_t detail,
@@ -182,6 +199,11 @@ _warn_unused_ int ipc_build_error_rep(uint8_t *buf, size_t cap,
 _warn_unused_ int ipc_build_status_req(uint8_t *buf, size_t cap,
                                        uint16_t version, uint32_t request_id,
                                        uint32_t first);
+_warn_unused_ int ipc_build_ident_req(uint8_t *buf, size_t cap, uint16_t version,
+                                      uint32_t request_id, uint16_t type,
+                                      const char *name, size_t len);
+_warn_unused_ int ipc_build_ok_rep(uint8_t *buf, size_t cap, uint16_t version,
+                                   uint32_t request_id, const char *msg);
 _warn_unused_ int ipc_build_status_rep(uint8_t *buf, size_t cap,
                                        uint16_t version, uint32_t request_id,
                                        const char *json, size_t json_len);

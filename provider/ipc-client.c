@@ -46,6 +46,7 @@ struct ipc_client {
     char display[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
     int timeout_ms;
     int backoff_ms;
+    int version; /* the protocol version we speak (shortcert-protocol-version) */
     char config_error[320]; /* non-empty: every request fails with it */
     bool debug;
     bool key_ok;
@@ -251,7 +252,8 @@ static int parse_socket(struct ipc_client *c, const char *s)
 }
 
 int ipc_client_new(const char *sock, const char *timeout_ms,
-                   const char *backoff_ms, bool debug, struct ipc_client **ret)
+                   const char *backoff_ms, const char *version, bool debug,
+                   struct ipc_client **ret)
 {
     struct ipc_client *c = calloc(1, sizeof(*c));
 
@@ -267,6 +269,18 @@ int ipc_client_new(const char *sock, const char *timeout_ms,
         (void)parse_ms(c, "shortcert-backoff-ms", backoff_ms,
                        IPC_CLIENT_BACKOFF_MS_DEFAULT, 0,
                        IPC_CLIENT_BACKOFF_MS_MAX, &c->backoff_ms);
+    /* The newest protocol by default; an older one pins what an older
+     * provider would speak (compatibility tests, a daemon not yet
+     * upgraded).  Same strict digits-only parser. */
+    if (!c->config_error[0] &&
+        parse_ms(c, "shortcert-protocol-version", version, IPC_VERSION_MAX,
+                 IPC_VERSION_MIN, IPC_VERSION_MAX, &c->version) < 0)
+        (void)snprintf(c->config_error, sizeof(c->config_error),
+                       "shortcert: invalid provider parameter "
+                       "shortcert-protocol-version = '%.16s': expected %d to %d",
+                       version, IPC_VERSION_MIN, IPC_VERSION_MAX);
+    if (c->version == 0)
+        c->version = IPC_VERSION_MAX;
     if (c->timeout_ms == 0)
         c->timeout_ms = IPC_CLIENT_TIMEOUT_MS_DEFAULT;
     if (pthread_key_create(&c->key, conn_destroy) != 0) {
@@ -489,15 +503,15 @@ static int bad_reply(struct ipc_client *c, struct ipc_conn *conn,
     return -EBADMSG;
 }
 
-static int refused(const char *identity, const struct ipc_error_rep *e,
-                   struct ipc_fail *fail)
+static int refused(const struct ipc_client *c, const char *identity,
+                   const struct ipc_error_rep *e, struct ipc_fail *fail)
 {
     char extra[64] = "";
 
     if (e->code == IPC_ERR_VERSION)
         (void)snprintf(extra, sizeof(extra),
                        "; shortcertd speaks up to version %u, we speak %u",
-                       (unsigned)e->detail, (unsigned)IPC_VERSION_MAX);
+                       (unsigned)e->detail, (unsigned)c->version);
     if (e->msg_len > 0)
         fail_set(fail, PROV_R_REFUSED,
                  "shortcert: shortcertd refused to sign for identity '%s': "
@@ -578,7 +592,7 @@ int ipc_client_sign(struct ipc_client *c, const char *identity,
                 goto failed;
         }
         id = ++conn->next_id;
-        n = ipc_build_sign_req(conn->buf, sizeof(conn->buf), IPC_VERSION_MAX,
+        n = ipc_build_sign_req(conn->buf, sizeof(conn->buf), (uint16_t)c->version,
                                id, &req);
         if (n < 0) {
             fail_set(fail, PROV_R_INTERNAL,
@@ -622,7 +636,7 @@ int ipc_client_sign(struct ipc_client *c, const char *identity,
 
     if (ipc_parse_frame(conn->buf, len, &hdr, &body) < 0)
         return bad_reply(c, conn, fail, "bad frame");
-    if (hdr.version != IPC_VERSION_MAX)
+    if (hdr.version != c->version)
         return bad_reply(c, conn, fail, "wrong protocol version");
     if (hdr.request_id != id)
         return bad_reply(c, conn, fail, "request id mismatch");
@@ -630,16 +644,19 @@ int ipc_client_sign(struct ipc_client *c, const char *identity,
     case IPC_REP_SIGN: {
         struct ipc_sign_rep rep;
 
-        if (ipc_parse_sign_rep(body, &rep) < 0)
+        if (ipc_parse_sign_rep(body, hdr.version, &rep) < 0)
             return bad_reply(c, conn, fail, "bad SIGN reply body");
         if (rep.sig_len > sig_cap)
             return bad_reply(c, conn, fail,
                              "signature longer than the key allows");
         memcpy(sig, rep.sig, rep.sig_len);
         *ret_sig_len = rep.sig_len;
-        dbg(c, "signed %zu bytes for '%s' (%s) in %lld ms", msg_len, identity,
+        dbg(c, "signed %zu bytes for '%s' (%s) in %lld ms%s", msg_len, identity,
             ipc_scheme_str(scheme) ? ipc_scheme_str(scheme) : "?",
-            now_ms() - t0);
+            now_ms() - t0,
+            rep.notice == IPC_NOTICE_RETIRED
+                ? "; the key generation is retired: reload this service"
+                : "");
         return 0;
     }
     case IPC_REP_ERROR: {
@@ -648,7 +665,7 @@ int ipc_client_sign(struct ipc_client *c, const char *identity,
         if (ipc_parse_error_rep(body, &rep) < 0)
             return bad_reply(c, conn, fail, "bad ERROR reply body");
         /* An error reply leaves the connection usable. */
-        r = refused(identity, &rep, fail);
+        r = refused(c, identity, &rep, fail);
         dbg(c, "%s", fail->text);
         return r;
     }

@@ -36,7 +36,8 @@ struct ipc_fail {
  * OpenSSL 3.0; instead every signature fails with a sentence naming the
  * parameter.  -ENOMEM is the only error.  *ret is new; ipc_client_free(). */
 _warn_unused_ int ipc_client_new(const char *sock, const char *timeout_ms,
-                                 const char *backoff_ms, bool debug,
+                                 const char *backoff_ms, const char *version,
+                                 bool debug,
                                  struct ipc_client **ret);
 
 /* Closes every connection of this client, in every thread.  NULL is fine. */

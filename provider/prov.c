@@ -27,6 +27,7 @@
 #define PARAM_SOCKET "shortcert-socket"
 #define PARAM_TIMEOUT "shortcert-timeout-ms"
 #define PARAM_BACKOFF "shortcert-backoff-ms"
+#define PARAM_VERSION "shortcert-protocol-version"
 
 static OSSL_FUNC_provider_query_operation_fn prov_query_operation;
 static OSSL_FUNC_provider_get_params_fn prov_get_params;
@@ -218,9 +219,10 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                        const OSSL_DISPATCH **out, void **provctx)
 {
     OSSL_FUNC_core_get_params_fn *core_get_params = NULL;
-    const char *sock = NULL, *timeout = NULL, *backoff = NULL, *dbg;
+    const char *sock = NULL, *timeout = NULL, *backoff = NULL, *version = NULL,
+               *dbg;
     struct prov_ctx *prov;
-    OSSL_PARAM params[4];
+    OSSL_PARAM params[5];
 
     prov = OPENSSL_zalloc(sizeof(*prov));
     if (!prov)
@@ -254,10 +256,13 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                                               0);
     params[2] = OSSL_PARAM_construct_utf8_ptr(PARAM_BACKOFF, (char **)&backoff,
                                               0);
-    params[3] = OSSL_PARAM_construct_end();
+    params[3] = OSSL_PARAM_construct_utf8_ptr(PARAM_VERSION, (char **)&version,
+                                              0);
+    params[4] = OSSL_PARAM_construct_end();
     if (core_get_params && !core_get_params(handle, params))
         goto fail;
-    if (ipc_client_new(sock, timeout, backoff, prov->debug, &prov->ipc) < 0)
+    if (ipc_client_new(sock, timeout, backoff, version, prov->debug,
+                       &prov->ipc) < 0)
         goto fail;
 
     /* A child of the loading context sees the same providers (the default

@@ -14,13 +14,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (ipc_parse_frame(data, size, &h, &body) < 0)
         return 0;
-    if (ipc_parse_sign_rep(body, &sr) == 0)
-        for (size_t i = 0; i < sr.sig_len; i++)
-            sink ^= sr.sig[i];
+    for (uint16_t v = 1; v <= IPC_VERSION_MAX; v++)
+        if (ipc_parse_sign_rep(body, v, &sr) == 0)
+            for (size_t i = 0; i < sr.sig_len; i++)
+                sink ^= sr.sig[i];
     if (ipc_parse_error_rep(body, &er) == 0) {
         for (size_t i = 0; i < er.msg_len; i++)
             sink ^= (uint8_t)er.msg[i];
         (void)ipc_err_str(er.code);
+    }
+    {
+        const char *m;
+        size_t n;
+
+        if (ipc_parse_ok_rep(body, &m, &n) == 0)
+            for (size_t i = 0; i < n; i++)
+                sink ^= (uint8_t)m[i];
     }
     if (ipc_parse_status_rep(body, &st) == 0)
         for (size_t i = 0; i < st.json_len; i++)

@@ -23,9 +23,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     {
         uint32_t first;
+        const char *name;
+        size_t len;
 
         if (ipc_parse_status_req(body, &first) == 0)
             return 0;
+        if (ipc_parse_ident_req(body, &name, &len) == 0 && len > 0 &&
+            name[len - 1] == '\0')
+            return 1; /* unreachable: names are validated */
     }
     return 0;
 }

@@ -386,6 +386,10 @@ h_pki() {
 # comes from `stepca-test mkprov` in $H/ca/jwk (random password in
 # $H_JWK_PASSWORD_FILE, 0600; private JWK in $H_JWK_PRIV).  Needs
 # h_build_stepca and h_pki first.
+# Knobs for tests of short-lived certificates: H_CA_MIN_DURATION (1m), the
+# smallest lifetime the CA issues; H_CA_BACKDATE (step-ca's default, 1m),
+# how far the CA backdates notBefore; H_CA_ALLOW_AFTER_EXPIRY (true),
+# whether both provisioners renew expired certificates.
 h_ca_config() {
 	_h_need_init || return 1
 	local c=$H/ca
@@ -394,7 +398,9 @@ h_ca_config() {
 	mkdir -p "$c/jwk" "$c/db"
 	(umask 077 && openssl rand -base64 24 | tr -d '\n' >"$H_JWK_PASSWORD_FILE")
 	"$H_STEPCA_BIN" mkprov -name "$H_JWK_PROV" -password-file "$H_JWK_PASSWORD_FILE" -out "$c/jwk" >"$c/jwk/kid" || return 1
-	jq -n --arg c "$c" --arg addr "$H_CA_ADDR" --slurpfile jwk "$c/jwk/prov.json" '{
+	jq -n --arg c "$c" --arg addr "$H_CA_ADDR" --slurpfile jwk "$c/jwk/prov.json" \
+		--arg min "${H_CA_MIN_DURATION:-1m}" --arg backdate "${H_CA_BACKDATE:-1m}" \
+		--argjson after "${H_CA_ALLOW_AFTER_EXPIRY:-true}" '{
 	  root: "\($c)/pki/root.crt", crt: "\($c)/pki/int.crt", key: "\($c)/pki/int.key",
 	  address: $addr,
 	  dnsNames: ["localhost", "127.0.0.1", "ca.internal.test"],
@@ -402,10 +408,11 @@ h_ca_config() {
 	  db: {type: "badgerv2", dataSource: "\($c)/db"},
 	  authority: {
 	    disableIssuedAtCheck: false,
-	    claims: {minTLSCertDuration: "1m", maxTLSCertDuration: "24h", defaultTLSCertDuration: "5m"},
+	    backdate: $backdate,
+	    claims: {minTLSCertDuration: $min, maxTLSCertDuration: "24h", defaultTLSCertDuration: "5m"},
 	    provisioners: [
-	      {type: "ACME", name: "acme", claims: {allowRenewalAfterExpiry: true}},
-	      ($jwk[0] + {claims: {allowRenewalAfterExpiry: true}})
+	      {type: "ACME", name: "acme", claims: {allowRenewalAfterExpiry: $after}},
+	      ($jwk[0] + {claims: {allowRenewalAfterExpiry: $after}})
 	    ]
 	  },
 	  tls: {minVersion: 1.2, maxVersion: 1.3}
@@ -448,3 +455,114 @@ h_ca_restart() { h_ca_stop && h_ca_start; }
 
 # h_ca_reload : SIGHUP the CA (re-reads ca.json, e.g. changed provisioners).
 h_ca_reload() { h_kill ca HUP; }
+
+# ---------------------------------------------------------------------------
+# nginx as a TLS peer (delivery tests).  Debian 12's nginx 1.22 (package
+# nginx-light) with the real production shape: a root master that loads the
+# certificate and the key (reference) and forks 2 workers, which drop to
+# nobody:nogroup and make the handshakes.  Everything it writes is under the
+# given DIR.  OPENSSL_CONF reaches nginx through its environment and
+# `env OPENSSL_CONF;` keeps it for the workers (nginx clears their
+# environment otherwise); nginx reads it at start only.
+
+# h_nginx_conf DIR PORT CHAIN KEY [SERVER_NAME] : write DIR/nginx.conf: master
+# in the foreground (`daemon off`, so h_bg tracks it), 2 workers as
+# nobody:nogroup, one TLS server on 127.0.0.1:PORT (TLS 1.2 and 1.3) with
+# `ssl_certificate CHAIN` and `ssl_certificate_key KEY` that answers every
+# request with "hello from nginx".  Pid file DIR/nginx.pid, logs
+# DIR/error.log (level info: reloads are logged) and DIR/access.log, temp
+# paths under DIR/tmp.  Extra lines for the server block: $H_NGINX_EXTRA.
+h_nginx_conf() {
+	local dir=$1 port=$2 chain=$3 key=$4 name=${5:-localhost}
+	[[ $# -ge 4 ]] || _h_die "usage: h_nginx_conf DIR PORT CHAIN KEY [SERVER_NAME]" || return 1
+	mkdir -p "$dir/tmp"
+	chmod 755 "$dir"
+	echo "$port" >"$dir/port"
+	cat >"$dir/nginx.conf" <<-EOF
+		# written by h_nginx_conf (tests/harness/lib.sh)
+		daemon off;
+		master_process on;
+		worker_processes 2;
+		user nobody nogroup;
+		pid $dir/nginx.pid;
+		error_log $dir/error.log info;
+		env OPENSSL_CONF;
+		events {
+		    worker_connections 512;
+		}
+		http {
+		    access_log $dir/access.log;
+		    client_body_temp_path $dir/tmp/body;
+		    proxy_temp_path $dir/tmp/proxy;
+		    fastcgi_temp_path $dir/tmp/fastcgi;
+		    uwsgi_temp_path $dir/tmp/uwsgi;
+		    scgi_temp_path $dir/tmp/scgi;
+		    server {
+		        listen 127.0.0.1:$port ssl;
+		        server_name $name;
+		        ssl_certificate $chain;
+		        ssl_certificate_key $key;
+		        ssl_protocols TLSv1.2 TLSv1.3;
+		        location / {
+		            default_type text/plain;
+		            return 200 "hello from nginx\n";
+		        }
+		        ${H_NGINX_EXTRA:-}
+		    }
+		}
+	EOF
+}
+
+# h_nginx_start NAME DIR [OPENSSL_CONF] : `nginx -t` the config (its output
+# goes to $H/run/NAME.log), then start `env OPENSSL_CONF=... nginx -e
+# DIR/error.log -p DIR -c DIR/nginx.conf` with h_bg NAME (the PID is the
+# master) and wait until the pid file names the master, both workers run
+# and the port accepts TCP connections.  Without OPENSSL_CONF nginx runs
+# with OpenSSL's default configuration.
+h_nginx_start() {
+	local name=$1 dir=$2 oc=${3:-} port pid
+	local -a envv=()
+	[[ -f $dir/nginx.conf ]] || _h_die "h_nginx_start: no $dir/nginx.conf (h_nginx_conf)" || return 1
+	command -v nginx >/dev/null || _h_die "nginx not found (apt-get install nginx-light)" || return 1
+	[[ -n $oc ]] && envv=("OPENSSL_CONF=$oc")
+	port=$(cat "$dir/port")
+	rm -f "$dir/nginx.pid"
+	if ! h_ns env "${envv[@]}" nginx -t -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" >>"$H/run/$name.log" 2>&1; then
+		echo "harness: nginx -t failed; last lines of $H/run/$name.log:" >&2
+		tail -n 15 "$H/run/$name.log" >&2
+		return 1
+	fi
+	h_bg "$name" env "${envv[@]}" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" || return 1
+	pid=$(h_pid "$name")
+	if ! h_wait _h_nginx_ready "$pid" "$dir" "$port"; then
+		echo "harness: nginx did not come up; last lines of $dir/error.log:" >&2
+		tail -n 15 "$dir/error.log" >&2
+		return 1
+	fi
+}
+
+# _h_nginx_ready MASTER_PID DIR PORT : the pid file names the master, 2
+# workers run, the port accepts connections.
+_h_nginx_ready() {
+	_h_alive "$1" || return 1
+	[[ $(cat "$2/nginx.pid" 2>/dev/null) == "$1" ]] || return 1
+	[[ $(h_nginx_workers_of "$1" | wc -w) -ge 2 ]] || return 1
+	h_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$3" 2>/dev/null
+}
+
+# h_nginx_workers NAME : print the PIDs of the master's children (the
+# workers; during a reload, old ones that are still shutting down too).
+h_nginx_workers() { h_nginx_workers_of "$(h_pid "$1")"; }
+
+# h_nginx_workers_of MASTER_PID : the same, by the master's PID.
+h_nginx_workers_of() {
+	local t
+	for t in /proc/"$1"/task/*/children; do cat "$t" 2>/dev/null; done
+	echo
+}
+
+# h_nginx_reload NAME : SIGHUP to the master (what `nginx -s reload` does).
+h_nginx_reload() { h_kill "$1" HUP; }
+
+# h_nginx_stop NAME : stop nginx (SIGTERM to the master: fast shutdown).
+h_nginx_stop() { h_kill "$1"; }

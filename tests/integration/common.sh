@@ -1,12 +1,22 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# Shared helpers of the integration tests (sourced by run.sh and each t-*.sh).
-# A test runs with the harness already up: $H, the namespace and a real
-# step-ca ($H_CA_URL, $H_CA_ROOT); $BUILD is the meson build directory and
-# $T this test's own scratch directory.
+# Shared helpers of the integration tests (sourced for each t-*.sh).  A test
+# runs with its own harness initialised ($H, h_* of tests/harness/lib.sh):
+# it calls ca_up to get its own namespace and real step-ca ($H_CA_URL,
+# $H_CA_ROOT), after setting any H_CA_* knobs it needs.  $BUILD is the meson
+# build directory and $T the test's scratch directory.
 
 TNAME=$(basename "${T:-none}")
+
+# ca_up : this test's namespace and step-ca.
+ca_up() {
+	H_QUIET=1 h_build_stepca
+	h_ns_start
+	h_pki
+	h_ca_config
+	h_ca_start
+}
 
 # fail MSG : print and exit non-zero (a test ends at its first failure).
 fail() {
@@ -26,28 +36,31 @@ expect_rc() {
 }
 
 # sc_config FILE IDENTITY NAMES [EXTRA...] : a shortcertd config for one
-# identity with this test's state dir, socket and output paths; each EXTRA is
-# appended as a line to the identity section.
+# identity with this test's state dir, sockets and output paths; each EXTRA
+# "key = value" line is added to the identity section, replacing a default
+# of the same key.
 sc_config() {
-	local file=$1 id=$2 names=$3 line
+	local file=$1 id=$2 names=$3 line key
 	shift 3
 	mkdir -p "$T/state" "$T/out"
 	chmod 755 "$T" "$T/out"
-	cat >"$file" <<-EOF
-		[daemon]
-		state-dir = $T/state
-		socket = $T/run/shortcert.sock
-		log-level = debug
-
-		[identity $id]
-		names = $names
-		ca-url = $H_CA_URL
-		ca-root = $H_CA_ROOT
-		lifetime = 10m
-		chain-file = $T/out/$id.crt
-		ref-file = $T/out/$id.ref
-	EOF
-	for line in "$@"; do echo "$line" >>"$file"; done
+	local -a defaults=(
+		"ca-url = $H_CA_URL"
+		"ca-root = $H_CA_ROOT"
+		"lifetime = 10m"
+		"chain-file = $T/out/$id.crt"
+		"ref-file = $T/out/$id.ref"
+	)
+	{
+		printf '[daemon]\nstate-dir = %s/state\nsocket = %s/run/shortcert.sock\n' "$T" "$T"
+		printf 'admin-socket = %s/run/admin.sock\nlog-level = debug\n\n' "$T"
+		printf '[identity %s]\nnames = %s\n' "$id" "$names"
+		for line in "${defaults[@]}"; do
+			key=${line%% =*}
+			printf '%s\n' "$@" | grep -q "^$key *=" || echo "$line"
+		done
+		for line in "$@"; do echo "$line"; done
+	} >"$file"
 }
 
 # sc_start NAME CONFIG : start shortcertd (in the namespace) and wait until
@@ -99,10 +112,16 @@ tls_check() {
 	echo "$out" | openssl x509 -noout -serial
 }
 
-# status_json SOCKET : shortcertctl status --json (its exit status 3, "an
-# identity is not in order", is not an error here: callers look at the JSON).
+# status_json [ADMIN_SOCKET] : shortcertctl status --json (its exit status 3,
+# "an identity is not in order", is not an error here: callers look at the
+# JSON).
 status_json() {
 	local rc=0
-	"$BUILD/helper/shortcertctl" -s "$1" status --json || rc=$?
+	"$BUILD/helper/shortcertctl" -s "${1:-$T/run/admin.sock}" status --json || rc=$?
 	[[ $rc == 0 || $rc == 3 ]]
+}
+
+# ctl ARGS... : shortcertctl on this test's admin socket.
+ctl() {
+	"$BUILD/helper/shortcertctl" -s "$T/run/admin.sock" "$@"
 }

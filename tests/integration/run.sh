@@ -1,11 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# run.sh BUILD_DIR [TEST...] : the integration tests on real peers.  Sets up
-# the harness once (private network + mount namespace, a real step-ca 0.19
-# built from Debian's sources), then runs each tests/integration/t-*.sh (or
-# the named ones) in its own scratch directory, and finally greps every log
-# of the run for the private keys' bytes (canary).  Needs root.
+# run.sh BUILD_DIR [TEST...] : the integration tests on real peers.
+#
+# Each tests/integration/t-*.sh (or each one named) runs in its own scratch
+# directory with its own private network + mount namespace and its own real
+# step-ca (tests/harness), so tests run in parallel without sharing ports,
+# names or CA state: SHORTCERT_IT_JOBS (default 6) at a time.  A test brings
+# its CA up with ca_up (common.sh), after setting any H_CA_* knobs it needs.
+# Finally every log of the run is searched for the private keys' bytes
+# (canary).  Needs root.  SHORTCERT_KEEP=1 keeps the scratch directories.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,57 +20,66 @@ export BUILD
 [[ $(id -u) == 0 ]] || { echo "run.sh: the integration tests need root" >&2; exit 1; }
 # shellcheck source=../harness/lib.sh
 source "$here/../harness/lib.sh"
-# shellcheck source=common.sh
-source "$here/common.sh"
 
+jobs=${SHORTCERT_IT_JOBS:-6}
 keep=${SHORTCERT_KEEP:-0}
-h_init "$(mktemp -d /tmp/shortcert-it.XXXXXX)"
-chmod 755 "$H"
-finish() {
-	local rc=$?
-	h_cleanup
-	if [[ $rc == 0 && $keep != 1 ]]; then
-		rm -rf "$H"
-	else
-		echo "run.sh: logs and state kept in $H"
-	fi
-	exit "$rc"
-}
-trap finish EXIT
-
-t0=$(h_now_ms)
-h_build_stepca
-h_ns_start
-h_pki
-h_ca_config
-h_ca_start
-echo "run.sh: harness up in $(( ($(h_now_ms) - t0) / 1000 ))s: step-ca at $H_CA_URL"
+ROOT=$(mktemp -d /tmp/shortcert-it.XXXXXX)
+chmod 755 "$ROOT"
 
 tests=("$@")
 if [[ ${#tests[@]} == 0 ]]; then
 	for f in "$here"/t-*.sh; do tests+=("$(basename "$f" .sh)"); done
 fi
 
+# Build step-ca once, before the tests race to do it.
+(h_init "$ROOT/build" && H_QUIET=1 h_build_stepca) || { echo "run.sh: cannot build step-ca" >&2; exit 1; }
+
+t0=$(h_now_ms)
+# One test: its own harness, its own CA; output to $ROOT/<test>/test.log,
+# status to $ROOT/<test>/status.
+run_one() {
+	local t=$1 dir=$ROOT/$1 s rc=0
+	mkdir -p "$dir"
+	chmod 755 "$dir"
+	s=$(h_now_ms)
+	(
+		cd "$dir"
+		export T=$dir
+		mkdir -p "$T/run"
+		chmod 755 "$T" "$T/run"
+		# shellcheck disable=SC2016
+		exec bash -euo pipefail -c '
+			source "$1/../harness/lib.sh"
+			source "$1/common.sh"
+			h_init "$2/h"
+			chmod 755 "$H"
+			trap "h_cleanup" EXIT
+			source "$1/$3.sh"' run-one "$here" "$dir" "$t"
+	) >"$dir/test.log" 2>&1 || rc=$?
+	echo "$rc $(( $(h_now_ms) - s ))" >"$dir/status"
+}
+export -f run_one
+export ROOT here
+
+printf '%s\n' "${tests[@]%.sh}" | xargs -P "$jobs" -I{} bash -c 'source "$here/../harness/lib.sh"; run_one {}'
+
 passed=0
 failed=()
-for t in "${tests[@]}"; do
-	t=${t%.sh}
-	export T="$H/$t"
-	mkdir -p "$T/run"
-	chmod 755 "$T" "$T/run"
-	s=$(h_now_ms)
+for t in "${tests[@]%.sh}"; do
+	dir=$ROOT/$t
+	read -r rc ms <"$dir/status" || { rc=99; ms=0; }
 	echo "== $t"
-	if (cd "$T" && bash -euo pipefail -c "source '$here/common.sh'; source '$here/../harness/lib.sh'; source '$here/$t.sh'") \
-		>"$T/test.log" 2>&1; then
-		sed 's/^/   /' "$T/test.log"
-		echo "   PASS $t ($(( ($(h_now_ms) - s) ))ms)"
+	sed 's/^/   /' "$dir/test.log"
+	if [[ $rc == 0 ]]; then
+		echo "   PASS $t (${ms}ms)"
 		passed=$((passed + 1))
 	else
-		sed 's/^/   /' "$T/test.log"
-		for l in "$H"/run/*.log; do
-			case $(basename "$l") in "$t"*|ca.log) echo "   --- tail of $l"; tail -n 25 "$l" | sed 's/^/   | /';; esac
+		for l in "$dir"/h/run/*.log; do
+			[[ -f $l ]] || continue
+			echo "   --- tail of $l"
+			tail -n 25 "$l" | sed 's/^/   | /'
 		done
-		echo "   FAIL $t"
+		echo "   FAIL $t (exit $rc)"
 		failed+=("$t")
 	fi
 done
@@ -74,7 +87,9 @@ done
 # Canary: no private key may appear in any log of the run, in PEM, base64 or
 # hex form (both byte orders: OpenSSL keeps numbers little-endian inside).
 canary_fail=0
+n_keys=0
 while IFS= read -r -d '' key; do
+	n_keys=$((n_keys + 1))
 	b64=$(grep -v -- '-----' "$key" | tr -d '\n' | cut -c 20-60)
 	hex=$(openssl pkey -in "$key" -noout -text 2>/dev/null |
 		awk '/^priv:/{f=1; next} /^pub:/{f=0} f' | tr -d ' :\n')
@@ -84,12 +99,18 @@ while IFS= read -r -d '' key; do
 		{ echo "CANARY: cannot extract patterns from $key" >&2; canary_fail=1; }
 	for pat in "$b64" "${hex:0:32}" "${le:0:32}"; do
 		[[ -n $pat ]] || continue
-		if grep -rqiF -- "$pat" "$H/run" "$H"/t-*/test.log 2>/dev/null; then
+		if grep -rqiF --include='*.log' -- "$pat" "$ROOT" 2>/dev/null; then
 			echo "CANARY: bytes of private key $key found in a log" >&2
 			canary_fail=1
 		fi
 	done
-done < <(find "$H" -name 'key.pem' -path '*/state/*' -print0; find "$H" -name 'account-*.pem' -print0)
+done < <(find "$ROOT" \( \( -name 'key.pem' -path '*/state/*' \) -o -name 'account-*.pem' \) -print0)
 
-echo "run.sh: $passed passed, ${#failed[@]} failed${failed:+: ${failed[*]}}; canary $([[ $canary_fail == 0 ]] && echo clean || echo FOUND)"
+echo "run.sh: $passed passed, ${#failed[@]} failed${failed:+: ${failed[*]}} in $(( ($(h_now_ms) - t0) / 1000 ))s;" \
+	"canary $([[ $canary_fail == 0 ]] && echo "clean ($n_keys keys)" || echo FOUND)"
+if [[ ${#failed[@]} == 0 && $canary_fail == 0 && $keep != 1 ]]; then
+	rm -rf "$ROOT"
+else
+	echo "run.sh: logs and state kept in $ROOT"
+fi
 [[ ${#failed[@]} == 0 && $canary_fail == 0 ]]

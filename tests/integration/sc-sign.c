@@ -193,7 +193,12 @@ int main(int argc, char **argv)
         rc = 3;
         goto out;
     }
-    if (h.type != IPC_REP_SIGN || ipc_parse_sign_rep(body, &sr) < 0) {
+    if (h.version != version) {
+        fprintf(stderr, "sc-sign: asked in version %d, answered in %u\n", version,
+                (unsigned)h.version);
+        goto out;
+    }
+    if (h.type != IPC_REP_SIGN || ipc_parse_sign_rep(body, h.version, &sr) < 0) {
         fprintf(stderr, "sc-sign: unexpected reply type 0x%04x\n", h.type);
         goto out;
     }
@@ -207,8 +212,9 @@ int main(int argc, char **argv)
         goto out;
     }
     printf("signed: %zu-byte signature, verified with the reference's public "
-           "key\n",
-           sr.sig_len);
+           "key (protocol version %d%s)\n",
+           sr.sig_len, version,
+           sr.notice == IPC_NOTICE_RETIRED ? ", notice: retired key generation" : "");
     rc = 0;
 out:
     EVP_MD_CTX_free(md);

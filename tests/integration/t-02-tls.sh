@@ -3,6 +3,7 @@
 # its key, serves TLS 1.3 and TLS 1.2 handshakes that an unmodified s_client
 # verifies against the root and the host name; the signatures are made by
 # shortcertd (its counters move).
+ca_up
 D=$TNAME-shortcertd
 PORT=8442
 
@@ -15,7 +16,7 @@ note "the provider loads: openssl list -providers"
 OPENSSL_CONF=$T/openssl.cnf openssl list -providers | grep -qi shortcert || fail "provider not listed"
 
 note "s_server as nobody cannot read the private key, only the reference"
-as_user nobody cat "$T/state/identities/api/key.pem" 2>/dev/null && fail "nobody can read the key"
+as_user nobody cat "$T/state/identities/api/current/key.pem" 2>/dev/null && fail "nobody can read the key"
 h_bg "$TNAME-s_server" setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
 	env OPENSSL_CONF="$T/openssl.cnf" openssl s_server -www -accept "$PORT" \
 	-cert "$T/out/api.crt" -cert_chain "$T/out/api.crt" -key "$T/out/api.ref" -no-CAfile -no-CApath -no-CAstore
@@ -27,7 +28,7 @@ for v in tls1_3 tls1_2; do
 	got=$(tls_check api.internal.test "$PORT" "$v") || fail "$v handshake failed"
 	[[ $got == "$serial" ]] || fail "served $got, expected $serial"
 done
-ok=$(status_json "$T/run/shortcert.sock" | jq '.identities[0].signatures.ok')
+ok=$(status_json | jq '.identities[0].signatures.ok')
 note "signatures made by shortcertd: $ok"
 ((ok >= 2)) || fail "shortcertd signed $ok times for 2 handshakes"
 h_kill "$TNAME-s_server"

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # The allow list: a uid that is not on it gets a refusal, a log line and no
 # signature; a supplementary group on allow-groups is enough (SO_PEERGROUPS).
+ca_up
 D=$TNAME-shortcertd
 PORT=8443
 
@@ -20,7 +21,7 @@ h_wait grep -q "AUDIT refused identity=api uid=$uid .*reason=not-on-allow-list" 
 	fail "no refusal log line"
 h_wait grep -qi "permission denied" "$H/run/$TNAME-denied.log" || fail "s_server shows no clear error"
 grep -i "error.*shortcert" "$H/run/$TNAME-denied.log" | head -1 | sed 's/^/    s_server: /'
-st=$(status_json "$T/run/shortcert.sock")
+st=$(status_json)
 [[ $(echo "$st" | jq '.identities[0].signatures.ok') == 0 ]] || fail "a signature was made"
 (($(echo "$st" | jq '.identities[0].signatures.denied') >= 1)) || fail "refusal not counted"
 h_kill "$TNAME-denied"

@@ -4,6 +4,7 @@
 # CertificateVerify, a bare digest, and a CSR shaped to look like a TLS 1.2
 # ServerKeyExchange.  Also: an unknown protocol version is
 # answered with the versions the daemon speaks.
+ca_up
 D=$TNAME-shortcertd
 
 sc_config "$T/sc.conf" api "api.internal.test" "allow-users = nobody"
@@ -28,18 +29,18 @@ h_wait grep -q "AUDIT refused identity=api uid=$(id -u nobody) .*reason=purpose 
 grep -q "reason=purpose input='no TLS handshake signature input'" "$H/run/$D.log" || fail "no audit line for the JWS"
 
 rc=0
-out=$(sign tls13-server-cv 2) || rc=$?
-note "protocol version 2: $out"
-[[ $rc == 3 && $out == *"code 2 "*"detail 1"* ]] || fail "version 2 not answered with VERSION/1"
+out=$(sign tls13-server-cv 3) || rc=$?
+note "protocol version 3: $out"
+[[ $rc == 3 && $out == *"code 2 "*"detail 2"* ]] || fail "version 3 not answered with VERSION/2"
 
 rc=0
 out=$(sign unknown-type) || rc=$?
 note "unknown request type: $out"
 [[ $rc == 3 && $out == *"code 3 "* ]] || fail "unknown type not answered with UNKNOWN_TYPE"
 
-note "status is for root only"
+note "the admin socket is for root only"
 rc=0
-out=$(as_user nobody "$BUILD/helper/shortcertctl" -s "$T/run/shortcert.sock" status 2>&1) || rc=$?
-[[ $rc == 1 && $out == *"permission denied"* ]] || fail "nobody got the status (rc $rc): $out"
-status_json "$T/run/shortcert.sock" >/dev/null || fail "root cannot get the status"
+out=$(as_user nobody "$BUILD/helper/shortcertctl" -s "$T/run/admin.sock" status 2>&1) || rc=$?
+[[ $rc == 1 && $out == *"Permission denied"* ]] || fail "nobody got the status (rc $rc): $out"
+status_json >/dev/null || fail "root cannot get the status"
 h_kill "$D"

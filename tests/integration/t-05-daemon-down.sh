@@ -4,6 +4,7 @@
 # back, without restarting the service.  With shortcertd frozen (SIGSTOP),
 # the first handshake fails after the provider's timeout and the next ones
 # fail at once during the back-off.
+ca_up
 D=$TNAME-shortcertd
 PORT=8445
 

@@ -3,6 +3,7 @@
 # chrooted service in the same network namespace), and a service whose
 # OPENSSL_CONF names @NAME is served through it; with only the abstract
 # socket configured, the path socket is not needed at all.
+ca_up
 D=$TNAME-shortcertd
 PORT=8447
 NAME=shortcert-it-$$
@@ -25,11 +26,12 @@ h_wait h_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" || fail "s_server did not
 rm -f "$T/run/shortcert.sock"
 tls_check api.internal.test "$PORT" tls1_3 >/dev/null || fail "TLS 1.3 through the abstract socket failed"
 tls_check api.internal.test "$PORT" tls1_2 >/dev/null || fail "TLS 1.2 through the abstract socket failed"
-ok=$(h_ns "$BUILD/helper/shortcertctl" -s "@$NAME" status --json | jq '.identities[0].signatures.ok')
+ok=$(status_json | jq '.identities[0].signatures.ok')
 note "signatures through @$NAME: $ok"
 ((ok >= 2)) || fail "expected 2 signatures, got $ok"
 
 note "a peer outside the namespace cannot reach @$NAME"
-"$BUILD/helper/shortcertctl" -s "@$NAME" status >/dev/null 2>&1 && fail "reachable from the host namespace"
+"$BUILD/tests/integration/sc-sign" "@$NAME" "$T/out/api.ref" tls13-server-cv >/dev/null 2>&1 &&
+	fail "reachable from the host namespace"
 h_kill "$TNAME-s_server"
 h_kill "$D"

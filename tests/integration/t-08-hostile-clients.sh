@@ -4,6 +4,7 @@
 # at max-connections-per-uid by closing its least recently used ones, so a
 # process hoarding connections cannot lock out a service of the same uid;
 # throughout, the daemon keeps serving a well-behaved client.
+ca_up
 D=$TNAME-shortcertd
 
 sc_config "$T/sc.conf" api "api.internal.test" "allow-users = nobody"

@@ -2,11 +2,12 @@
 # shortcertctl status with more identities than one frame holds: the daemon
 # pages, shortcertctl merges; identities whose CA is unreachable are shown
 # with their error, and the exit status says not all are in order.
+ca_up
 D=$TNAME-shortcertd
 N=150
 mkdir -p "$T/out"
 {
-	printf '[daemon]\nstate-dir = %s/state\nsocket = %s/run/shortcert.sock\n' "$T" "$T"
+	printf '[daemon]\nstate-dir = %s/state\nsocket = %s/run/shortcert.sock\nadmin-socket = %s/run/admin.sock\n' "$T" "$T" "$T"
 	printf '[defaults]\nca-url = https://ca.internal.test:1\nca-root = %s\nallow-users = nobody\n' "$H_CA_ROOT"
 	for i in $(seq -w 1 $N); do
 		printf '[identity svc-%s]\nnames = svc-%s.internal.test\nchain-file = %s/out/%s.crt\nref-file = %s/out/%s.ref\n' \
@@ -15,7 +16,7 @@ mkdir -p "$T/out"
 } >"$T/sc.conf"
 sc_start "$D" "$T/sc.conf"
 sleep 1
-st=$(status_json "$T/run/shortcert.sock") || fail "status failed"
+st=$(status_json) || fail "status failed"
 n=$(echo "$st" | jq '.identities | length')
 u=$(echo "$st" | jq '[.identities[].name] | unique | length')
 note "status lists $n identities ($u distinct) of $N, $(echo "$st" | wc -c) bytes of JSON"
@@ -23,7 +24,7 @@ note "status lists $n identities ($u distinct) of $N, $(echo "$st" | wc -c) byte
 [[ $(echo "$st" | jq '.identities_total') == "$N" ]] || fail "identities_total"
 echo "$st" | jq -e '.next == null' >/dev/null || fail "paging marker left in the merged status"
 rc=0
-"$BUILD/helper/shortcertctl" -s "$T/run/shortcert.sock" status >"$T/ctl.txt" || rc=$?
+ctl status >"$T/ctl.txt" || rc=$?
 [[ $rc == 3 ]] || fail "exit status $rc with identities lacking certificates"
 [[ $(grep -c '^svc-' "$T/ctl.txt") == "$N" ]] || fail "table rows"
 grep -m1 "last error" "$T/ctl.txt" | sed 's/^/   /'

@@ -219,7 +219,7 @@ static int answer(struct fake_signer *f, const struct fake_conn *c,
     case FAKE_LONG_SIG:
         memset(sig, 0x30, 100);
         return ipc_build_sign_rep(f->out, sizeof(f->out), IPC_VERSION_MAX,
-                                  hdr->request_id, sig, 100);
+                                  hdr->request_id, sig, 100, IPC_NOTICE_NONE);
     case FAKE_REFUSE:
         (void)snprintf(msg, sizeof(msg), "uid %u not allowed", (unsigned)c->uid);
         return reply_error(f, hdr->request_id, IPC_ERR_DENIED, msg);
@@ -255,7 +255,7 @@ static int answer(struct fake_signer *f, const struct fake_conn *c,
     return ipc_build_sign_rep(f->out, sizeof(f->out), IPC_VERSION_MAX,
                               mode == FAKE_WRONG_ID ? hdr->request_id + 1
                                                     : hdr->request_id,
-                              sig, siglen);
+                              sig, siglen, IPC_NOTICE_NONE);
 }
 
 /* Handle one frame on connection i; false to drop the connection. */

@@ -187,7 +187,7 @@ static void t_errors(void)
     parse_bad("[identity bad/name]\nnames = a\n", 1, "invalid identity name");
     parse_bad(GOOD_ID GOOD_ID, 8, "identity 'api' is defined twice (first at line 1)");
     parse_bad(GOOD_ID "lifetime = 5x\n", 8, "invalid duration '5x'");
-    parse_bad(GOOD_ID "lifetime = 30s\n", 1, "below the 60s minimum");
+    parse_bad(GOOD_ID "lifetime = 5s\n", 1, "below the 10s minimum");
     parse_bad(GOOD_ID "role = admin\n", 8, "invalid role 'admin'");
     parse_bad(GOOD_ID "key-type = rsa-1024\n", 8, "unsupported key-type 'rsa-1024'");
     parse_bad(GOOD_ID "enroll = magic\n", 8, "unsupported enroll method 'magic'");

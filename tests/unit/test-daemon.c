@@ -13,7 +13,6 @@
 #include <CUnit/CUnit.h>
 
 #include "cu-main.h"
-#include "enroll.h"
 #include "fileio.h"
 #include "identity.h"
 #include "ipc-server.h"
@@ -120,16 +119,6 @@ static void t_peer_allowed(void)
     CU_ASSERT_FALSE(ipc_peer_allowed(&id, 0, 0, NULL, 0));     /* root not implied */
 }
 
-static void t_backoff(void)
-{
-    CU_ASSERT_EQUAL(enroll_backoff_s(1), 10);
-    CU_ASSERT_EQUAL(enroll_backoff_s(2), 20);
-    CU_ASSERT_EQUAL(enroll_backoff_s(3), 40);
-    CU_ASSERT_EQUAL(enroll_backoff_s(6), 320);
-    CU_ASSERT_EQUAL(enroll_backoff_s(7), 600);
-    CU_ASSERT_EQUAL(enroll_backoff_s(1000), 600);
-}
-
 static void remove_dir(void)
 {
     char cmd[128];
@@ -147,7 +136,6 @@ int cu_register(void)
         { "parents created 0755 under umask 077", t_parents_mode },
         { "corrupt file moved aside", t_move_aside },
         { "allow list with supplementary groups", t_peer_allowed },
-        { "retry back-off", t_backoff },
         { NULL, NULL },
     };
 

@@ -64,13 +64,24 @@ static void t_replies_roundtrip(void)
     struct ipc_status_rep st;
     int n;
 
-    n = ipc_build_sign_rep(buf, sizeof(buf), 1, 7, sig, sizeof(sig));
+    n = ipc_build_sign_rep(buf, sizeof(buf), 1, 7, sig, sizeof(sig),
+                           IPC_NOTICE_RETIRED);
     CU_ASSERT_TRUE_FATAL(n > 0);
     CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)n, &h, &body), 0);
     CU_ASSERT_EQUAL(h.type, IPC_REP_SIGN);
-    CU_ASSERT_EQUAL_FATAL(ipc_parse_sign_rep(body, &sr), 0);
+    CU_ASSERT_EQUAL_FATAL(ipc_parse_sign_rep(body, 1, &sr), 0);
     CU_ASSERT_EQUAL(sr.sig_len, sizeof(sig));
     CU_ASSERT_EQUAL(memcmp(sr.sig, sig, sizeof(sig)), 0);
+    CU_ASSERT_EQUAL(sr.notice, IPC_NOTICE_NONE); /* no room in version 1 */
+    /* a version 1 reply is not a version 2 one, and the other way round */
+    CU_ASSERT_EQUAL(ipc_parse_sign_rep(body, 2, &sr), -EBADMSG);
+    n = ipc_build_sign_rep(buf, sizeof(buf), 2, 7, sig, sizeof(sig),
+                           IPC_NOTICE_RETIRED);
+    CU_ASSERT_TRUE_FATAL(n > 0);
+    CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)n, &h, &body), 0);
+    CU_ASSERT_EQUAL(ipc_parse_sign_rep(body, 1, &sr), -EBADMSG);
+    CU_ASSERT_EQUAL_FATAL(ipc_parse_sign_rep(body, 2, &sr), 0);
+    CU_ASSERT_EQUAL(sr.notice, IPC_NOTICE_RETIRED);
 
     n = ipc_build_error_rep(buf, sizeof(buf), 1, 8, IPC_ERR_VERSION, 1,
                             "version 9 not spoken");
@@ -99,6 +110,35 @@ static void t_replies_roundtrip(void)
     CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)n, &h, &body), 0);
     CU_ASSERT_EQUAL_FATAL(ipc_parse_status_rep(body, &st), 0);
     CU_ASSERT_EQUAL(st.json_len, 2);
+}
+
+static void t_admin_roundtrip(void)
+{
+    struct ipc_hdr h;
+    struct ipc_cur body;
+    const char *s;
+    size_t n;
+    int len;
+
+    len = ipc_build_ident_req(buf, sizeof(buf), 1, 5, IPC_REQ_ROTATE, "api", 3);
+    CU_ASSERT_TRUE_FATAL(len > 0);
+    CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)len, &h, &body), 0);
+    CU_ASSERT_EQUAL(h.type, IPC_REQ_ROTATE);
+    CU_ASSERT_EQUAL_FATAL(ipc_parse_ident_req(body, &s, &n), 0);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_NSTRING_EQUAL(s, "api", 3);
+    CU_ASSERT_EQUAL(ipc_build_ident_req(buf, sizeof(buf), 1, 5, IPC_REQ_SIGN, "api", 3),
+                    -EINVAL);
+    CU_ASSERT_EQUAL(ipc_build_ident_req(buf, sizeof(buf), 1, 5, IPC_REQ_RENEW, "a/b", 3),
+                    -EINVAL);
+    len = ipc_build_ok_rep(buf, sizeof(buf), 1, 5, "renewal requested");
+    CU_ASSERT_TRUE_FATAL(len > 0);
+    CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)len, &h, &body), 0);
+    CU_ASSERT_EQUAL(h.type, IPC_REP_OK);
+    CU_ASSERT_EQUAL_FATAL(ipc_parse_ok_rep(body, &s, &n), 0);
+    CU_ASSERT_EQUAL(n, strlen("renewal requested"));
+    body.left++;
+    CU_ASSERT_EQUAL(ipc_parse_ok_rep(body, &s, &n), -EBADMSG);
 }
 
 static void t_truncated(void)
@@ -204,8 +244,8 @@ static void t_field_ranges(void)
     req.identity = "-bad";
     req.identity_len = 4;
     CU_ASSERT_EQUAL(ipc_build_sign_req(buf, sizeof(buf), 1, 1, &req), -EINVAL);
-    CU_ASSERT_EQUAL(ipc_build_sign_rep(buf, sizeof(buf), 1, 1, sig, 0), -EINVAL);
-    CU_ASSERT_EQUAL(ipc_build_sign_rep(buf, sizeof(buf), 1, 1, sig, sizeof(sig)),
+    CU_ASSERT_EQUAL(ipc_build_sign_rep(buf, sizeof(buf), 1, 1, sig, 0, 0), -EINVAL);
+    CU_ASSERT_EQUAL(ipc_build_sign_rep(buf, sizeof(buf), 1, 1, sig, sizeof(sig), 0),
                     -EINVAL);
     CU_ASSERT_EQUAL(ipc_build_error_rep(buf, sizeof(buf), 1, 1, 0, 0, "x"), -EINVAL);
     CU_ASSERT_EQUAL(ipc_build_error_rep(buf, sizeof(buf), 1, 1, 1, 0, "a\nb"),
@@ -220,13 +260,13 @@ static void t_field_ranges(void)
     CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)n, &h, &body), 0);
     CU_ASSERT_EQUAL(ipc_parse_error_rep(body, &er), -EBADMSG);
     /* A sign reply with an empty signature is malformed. */
-    n = ipc_build_sign_rep(buf, sizeof(buf), 1, 1, sig, 1);
+    n = ipc_build_sign_rep(buf, sizeof(buf), 1, 1, sig, 1, 0);
     CU_ASSERT_TRUE_FATAL(n > 0);
     buf[n - 5] = buf[n - 4] = buf[n - 3] = buf[n - 2] = 0;
     CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)n - 1, &h, &body), -EBADMSG);
     buf[15] = 4;
     CU_ASSERT_EQUAL(ipc_parse_frame(buf, (size_t)n - 1, &h, &body), 0);
-    CU_ASSERT_EQUAL(ipc_parse_sign_rep(body, &sr), -EBADMSG);
+    CU_ASSERT_EQUAL(ipc_parse_sign_rep(body, 1, &sr), -EBADMSG);
 }
 
 static void t_identity_names(void)
@@ -250,6 +290,7 @@ int cu_register(void)
     static const struct cu_test tests[] = {
         { "sign request round trip", t_sign_req_roundtrip },
         { "replies round trip", t_replies_roundtrip },
+        { "admin requests round trip", t_admin_roundtrip },
         { "truncated frames and bodies", t_truncated },
         { "trailing bytes", t_trailing_bytes },
         { "bad header fields, unknown version and type", t_bad_header },
