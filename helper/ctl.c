@@ -30,8 +30,8 @@ static void usage(FILE *f)
             "Commands:\n"
             "  status              every identity: state, serial, not after, time\n"
             "                      left, next renewal, last success, last error\n"
-            "  renew NAME          renew NAME's certificate now\n"
-            "  rotate NAME         give NAME a new key now (rekey)\n"
+            "  renew NAME...       renew these identities' certificates now\n"
+            "  rotate NAME...      give these identities new keys now (rekey)\n"
             "  wait NAME           block until NAME has a valid certificate (for a\n"
             "                      service's ExecStartPre=); see --timeout\n"
             "  check-config [FILE] validate a configuration file and exit\n"
@@ -285,22 +285,23 @@ static int cmd_status(const char *sock, bool as_json)
     return rc;
 }
 
-static int cmd_request(const char *sock, const char *name, bool rotate)
+static int cmd_request(const char *sock, char **names, int n, bool rotate)
 {
     uint8_t *buf = malloc(IPC_FRAME_MAX + 1);
     struct ipc_hdr h;
     struct ipc_cur body;
     const char *msg;
     size_t len;
-    int fd, rc = 1;
+    int fd, rc = 0;
 
     if (!buf)
         return 1;
-    if (!ipc_identity_valid(name, strlen(name))) {
-        fprintf(stderr, "shortcertctl: '%s' is not an identity name\n", name);
-        free(buf);
-        return 2;
-    }
+    for (int i = 0; i < n; i++)
+        if (!ipc_identity_valid(names[i], strlen(names[i]))) {
+            fprintf(stderr, "shortcertctl: '%s' is not an identity name\n", names[i]);
+            free(buf);
+            return 2;
+        }
     fd = connect_daemon(sock);
     if (fd < 0) {
         fprintf(stderr, "shortcertctl: cannot reach shortcertd at %s: %s\n", sock,
@@ -308,19 +309,24 @@ static int cmd_request(const char *sock, const char *name, bool rotate)
         free(buf);
         return 1;
     }
-    if (round_trip(fd, buf,
-                   ipc_build_ident_req(buf, IPC_FRAME_MAX, IPC_VERSION_MAX, 1,
-                                       rotate ? IPC_REQ_ROTATE : IPC_REQ_RENEW,
-                                       name, strlen(name)),
-                   1, &h, &body) < 0)
-        goto out;
-    if (h.type != IPC_REP_OK || ipc_parse_ok_rep(body, &msg, &len) < 0) {
-        fprintf(stderr, "shortcertctl: unexpected reply from shortcertd\n");
-        goto out;
+    for (int i = 0; i < n; i++) {
+        uint32_t rid = (uint32_t)i + 1;
+
+        if (round_trip(fd, buf,
+                       ipc_build_ident_req(buf, IPC_FRAME_MAX, IPC_VERSION_MAX, rid,
+                                           rotate ? IPC_REQ_ROTATE : IPC_REQ_RENEW,
+                                           names[i], strlen(names[i])),
+                       rid, &h, &body) < 0) {
+            rc = 1;
+            break;
+        }
+        if (h.type != IPC_REP_OK || ipc_parse_ok_rep(body, &msg, &len) < 0) {
+            fprintf(stderr, "shortcertctl: unexpected reply from shortcertd\n");
+            rc = 1;
+            break;
+        }
+        printf("%.*s\n", (int)len, msg);
     }
-    printf("%.*s\n", (int)len, msg);
-    rc = 0;
-out:
     close(fd);
     free(buf);
     return rc;
@@ -453,8 +459,8 @@ int main(int argc, char **argv)
     nargs = argc - optind - 1;
     if (strcmp(cmd, "status") == 0 && nargs == 0)
         return cmd_status(sock, as_json);
-    if ((strcmp(cmd, "renew") == 0 || strcmp(cmd, "rotate") == 0) && nargs == 1)
-        return cmd_request(sock, argv[optind + 1], cmd[1] == 'o');
+    if ((strcmp(cmd, "renew") == 0 || strcmp(cmd, "rotate") == 0) && nargs >= 1)
+        return cmd_request(sock, argv + optind + 1, nargs, cmd[1] == 'o');
     if (strcmp(cmd, "wait") == 0 && nargs == 1)
         return cmd_wait(sock, argv[optind + 1], timeout_s);
     if (strcmp(cmd, "check-config") == 0 && nargs <= 1)

@@ -124,6 +124,8 @@ int deliver_read_pidfile(const char *path, pid_t *ret_pid, uid_t *ret_owner,
     pid_t pid;
     int r;
 
+    if (err && errlen)
+        err[0] = '\0';
     if (!path || !ret_pid) {
         seterr(err, errlen, "no pidfile given");
         return -EINVAL;
@@ -284,7 +286,7 @@ static _Noreturn void child_exec(char *const *argv, int devnull, int outw,
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
     if (dup2(devnull, STDIN_FILENO) < 0 || dup2(outw, STDOUT_FILENO) < 0 ||
-        dup2(outw, STDERR_FILENO) < 0)
+        dup2(outw, STDERR_FILENO) < 0 || chdir("/") < 0)
         goto fail;
     /* Every descriptor but 0-2 and statw (which is >= 3) goes. */
     if ((statw > 3 && close_range(3, (unsigned)statw - 1, 0) < 0) ||

@@ -8,8 +8,10 @@
  * with the expected one.  Blocking: runs on the renewal workers.
  *
  * Nothing here logs above debug: every function returns -errno plus a
- * one-line reason in err (never NULL-terminated garbage: err is always a
- * string when errlen > 0), and the caller logs the decision.
+ * one-line reason in err, and the caller logs the decision.  When errlen >
+ * 0, err always ends up a NUL-terminated string: empty on success, the
+ * reason on failure (and what is served instead when
+ * deliver_check_endpoint() returns 0).
  *
  * Process rules for the caller: the daemon must not set SIGCHLD to SIG_IGN
  * and no other thread may reap with waitpid(-1, ...), or the exit status of
@@ -59,20 +61,20 @@ struct deliver_action {
  * somebody else's process.  Returns 0 once the signal was sent; it does
  * not wait for the service to act on it.
  *
- * EXEC: the child gets its own process group, default signal dispositions
- * and an empty signal mask (the daemon blocks SIGHUP/SIGTERM and ignores
- * SIGPIPE; those would otherwise be inherited across exec), stdin
- * /dev/null, stdout and stderr on one pipe, no other descriptor, and the
- * environment DELIVER_EXEC_PATH only.  argv[0] is executed as given: no
- * shell, no PATH search.  Returns 0 when it exits with status 0;
- * -EPROTO when it exits non-zero or dies by a signal (err: "'ARGV0' exited
- * with status N: FIRST LINE OF OUTPUT"); -ETIMEDOUT when it ran longer than
- * timeout_ms (its whole process group is then killed with SIGKILL and the
- * child reaped); the execve() errno (-ENOENT, -EACCES, ...) when it could
- * not be executed; -EINVAL for a bad action.  Processes the command leaves
- * behind after exiting (a daemon it started) are not touched.  Never
- * blocks much longer than timeout_ms (plus up to 2 s to reap a killed
- * child). */
+ * EXEC: the child gets its own process group, the working directory /,
+ * default signal dispositions and an empty signal mask (the daemon blocks
+ * SIGHUP/SIGTERM and ignores SIGPIPE; those would otherwise be inherited
+ * across exec), stdin /dev/null, stdout and stderr on one pipe, no other
+ * descriptor, and the environment DELIVER_EXEC_PATH only.  argv[0] is
+ * executed as given: no shell, no PATH search.  Returns 0 when it exits
+ * with status 0; -EPROTO when it exits non-zero or dies by a signal (err:
+ * "'ARGV0' exited with status N: FIRST LINE OF OUTPUT"); -ETIMEDOUT when
+ * it ran longer than timeout_ms (its whole process group is then killed
+ * with SIGKILL and the child reaped); the execve() errno (-ENOENT,
+ * -EACCES, ...) when it could not be executed; -EINVAL for a bad action.
+ * Processes the command leaves behind after exiting (a daemon it started)
+ * are not touched.  Never blocks much longer than timeout_ms (plus up to
+ * 2 s to reap a killed child). */
 int deliver_run_action(const struct deliver_action *a, char *err,
                        size_t errlen);
 

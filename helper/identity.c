@@ -979,7 +979,7 @@ int identity_accept_chain(struct identity *id, struct keygen *g,
     }
     leaf = NULL;
     chain = NULL;
-    if (!switching)
+    if (!switching && had_cert)
         g->renewals++;
     g->issued_at = now;
     g->requested_lifetime = requested_lifetime;

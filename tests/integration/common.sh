@@ -9,6 +9,15 @@
 
 TNAME=$(basename "${T:-none}")
 
+# contains PATTERN : like `grep -q PATTERN` at the end of a pipe, but reads
+# all its input first: with pipefail, grep -q quitting at the first match
+# can kill the writer with SIGPIPE and fail the pipe although it matched.
+contains() {
+	local in
+	in=$(cat)
+	grep -q -- "$1" <<<"$in"
+}
+
 # ca_up : this test's namespace and step-ca.
 ca_up() {
 	H_QUIET=1 h_build_stepca
@@ -57,7 +66,13 @@ sc_config() {
 		printf '[identity %s]\nnames = %s\n' "$id" "$names"
 		for line in "${defaults[@]}"; do
 			key=${line%% =*}
-			printf '%s\n' "$@" | grep -q "^$key *=" || echo "$line"
+			# (no pipe into grep -q: with pipefail its early exit would
+			# count as "not found")
+			local extra found=0
+			for extra in "$@"; do
+				[[ ${extra%% =*} == "$key" ]] && found=1
+			done
+			((found)) || echo "$line"
 		done
 		for line in "$@"; do echo "$line"; done
 	} >"$file"
@@ -108,7 +123,7 @@ tls_check() {
 	out=$(h_ns timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername "$host" \
 		"-$ver" -verify_return_error -verify_hostname "$host" -CAfile "$H_CA_ROOT" \
 		-no-CApath -no-CAstore </dev/null 2>&1) || { echo "$out" | tail -15 >&2; return 1; }
-	echo "$out" | grep -q "Verify return code: 0 (ok)" || { echo "$out" | tail -15 >&2; return 1; }
+	grep -q "Verify return code: 0 (ok)" <<<"$out" || { echo "$out" | tail -15 >&2; return 1; }
 	echo "$out" | openssl x509 -noout -serial
 }
 

@@ -7,7 +7,10 @@
  * tests show that the real daemon refuses what a compromised service might
  * ask it to sign.
  *
- *   sc-sign SOCKET REF_FILE KIND [VERSION]
+ *   sc-sign SOCKET REF_FILE KIND [VERSION [COUNT]]
+ *
+ * With COUNT, it signs COUNT times on one connection and prints the
+ * round-trip latency (p50, p99, max, in microseconds) instead.
  *   KIND: tls13-server-cv | tls13-client-cv | tls12-ske | jws | digest |
  *         csr (a CertificationRequestInfo for the key, shaped so that its
  *         bytes 64.. read like TLS 1.2 ECDHE params) |
@@ -22,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -94,6 +98,52 @@ static size_t make_input(const char *kind, uint8_t *m)
     return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* count signatures on one connection; prints p50/p99/max round trips. */
+static int latency(int fd, const struct ipc_sign_req *req, uint16_t version,
+                   int count)
+{
+    static uint8_t b[IPC_FRAME_MAX + 1];
+    uint64_t *us = calloc((size_t)count, sizeof(*us));
+    struct ipc_hdr h;
+    struct ipc_cur body;
+
+    if (!us)
+        return 1;
+    for (int i = 0; i < count; i++) {
+        struct timespec t0, t1;
+        int n = ipc_build_sign_req(b, sizeof(b), version, (uint32_t)i, req);
+        ssize_t got;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (n < 0 || send(fd, b, (size_t)n, MSG_NOSIGNAL) != n)
+            goto fail;
+        got = recv(fd, b, IPC_FRAME_MAX, MSG_TRUNC);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (got <= 0 || got > (ssize_t)IPC_FRAME_MAX ||
+            ipc_parse_frame(b, (size_t)got, &h, &body) < 0 || h.type != IPC_REP_SIGN)
+            goto fail;
+        us[i] = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
+                (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000;
+    }
+    qsort(us, (size_t)count, sizeof(*us), cmp_u64);
+    printf("p50 %llu p99 %llu max %llu\n", (unsigned long long)us[count / 2],
+           (unsigned long long)us[count * 99 / 100],
+           (unsigned long long)us[count - 1]);
+    free(us);
+    return 0;
+fail:
+    fprintf(stderr, "sc-sign: a signature failed during the latency run\n");
+    free(us);
+    return 1;
+}
+
 static int connect_to(const char *where)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -136,15 +186,17 @@ int main(int argc, char **argv)
     EVP_PKEY *pub = NULL;
     EVP_MD_CTX *md = NULL;
     FILE *f;
-    int fd = -1, n, version = IPC_VERSION_MAX, rc = 1;
+    int fd = -1, n, version = IPC_VERSION_MAX, rc = 1, count = 0;
     ssize_t got;
 
-    if (argc < 4 || argc > 5) {
-        fprintf(stderr, "usage: sc-sign SOCKET REF_FILE KIND [VERSION]\n");
+    if (argc < 4 || argc > 6) {
+        fprintf(stderr, "usage: sc-sign SOCKET REF_FILE KIND [VERSION [COUNT]]\n");
         return 1;
     }
-    if (argc == 5)
+    if (argc >= 5)
         version = atoi(argv[4]);
+    if (argc == 6)
+        count = atoi(argv[5]);
     f = fopen(argv[2], "r");
     if (!f || PEM_read(f, &name, &header, &der, &derlen) != 1 ||
         strcmp(name, KEYREF_PEM_LABEL) != 0 ||
@@ -172,6 +224,10 @@ int main(int argc, char **argv)
     fd = connect_to(argv[1]);
     if (fd < 0)
         goto out;
+    if (count > 0) {
+        rc = latency(fd, &req, (uint16_t)version, count);
+        goto out;
+    }
     n = ipc_build_sign_req(buf, sizeof(buf), (uint16_t)version, 42, &req);
     if (n > 0 && strcmp(argv[3], "unknown-type") == 0) {
         buf[4] = 0x00; /* type 0x0077, at offset 4 (big-endian) */

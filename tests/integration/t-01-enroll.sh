@@ -8,7 +8,7 @@ D=$TNAME-shortcertd
 note "a bad configuration names file:line and the daemon does not start"
 printf '[identity api]\nnames = api.internal.test\nlifetime = 5x\n' >"$T/bad.conf"
 out=$("$BUILD/helper/shortcertd" -c "$T/bad.conf" 2>&1) && fail "started with a bad config"
-echo "$out" | grep -q "bad.conf:3: invalid duration '5x'" || fail "unclear error: $out"
+echo "$out" | contains "bad.conf:3: invalid duration '5x'" || fail "unclear error: $out"
 
 note "enroll api.internal.test + 127.0.0.1"
 sc_config "$T/sc.conf" api "api.internal.test, 127.0.0.1" "allow-users = nobody"
@@ -19,7 +19,7 @@ grep -q "AUDIT issued identity=api serial=" "$H/run/$D.log" || fail "no audit li
 
 note "the chain verifies to the root and names exactly the configured names"
 awk 'n>=1{print} /END CERTIFICATE/{n++}' "$T/out/api.crt" >"$T/int.pem"
-openssl verify -CAfile "$H_CA_ROOT" -untrusted "$T/int.pem" "$T/out/api.crt" | grep -q ': OK' ||
+openssl verify -CAfile "$H_CA_ROOT" -untrusted "$T/int.pem" "$T/out/api.crt" | contains ': OK' ||
 	fail "chain does not verify"
 san=$(openssl x509 -in "$T/out/api.crt" -noout -ext subjectAltName | tail -1)
 [[ $san == *"DNS:api.internal.test"* && $san == *"IP Address:127.0.0.1"* ]] || fail "SAN: $san"

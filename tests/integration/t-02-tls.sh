@@ -13,7 +13,7 @@ sc_wait_file "$T/out/api.crt" || fail "no certificate"
 sc_openssl_conf "$T/openssl.cnf" "$T/run/shortcert.sock"
 
 note "the provider loads: openssl list -providers"
-OPENSSL_CONF=$T/openssl.cnf openssl list -providers | grep -qi shortcert || fail "provider not listed"
+OPENSSL_CONF=$T/openssl.cnf openssl list -providers | contains shortcert || fail "provider not listed"
 
 note "s_server as nobody cannot read the private key, only the reference"
 as_user nobody cat "$T/state/identities/api/current/key.pem" 2>/dev/null && fail "nobody can read the key"

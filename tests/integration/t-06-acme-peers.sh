@@ -8,4 +8,4 @@ out=$("$H_REPO/tests/tools/acme-e2e.sh" "$BUILD/tests/tools/acme-issue" 5 2>&1) 
 	fail "acme-e2e.sh failed"
 }
 echo "$out" | grep -E "^(==|lifetime|key matches|badNonce|ACME E2E|median|[0-9]+ issuances)" | sed 's/^/    /'
-echo "$out" | grep -q "ACME E2E OK" || fail "no ACME E2E OK"
+echo "$out" | contains "ACME E2E OK" || fail "no ACME E2E OK"

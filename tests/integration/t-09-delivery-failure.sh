@@ -14,7 +14,7 @@ h_wait grep -q "the service files could not be written (attempt 1)" "$H/run/$D.l
 st=$(status_json)
 [[ $(echo "$st" | jq -r '.identities[0].state') == valid ]] || fail "state: $st"
 [[ $(echo "$st" | jq -r '.identities[0].delivered') == false ]] || fail "reported as delivered"
-echo "$st" | jq -r '.identities[0].last_error' | grep -q "cannot write $T/blocked/api.crt" || fail "no reason in status"
+echo "$st" | jq -r '.identities[0].last_error' | contains "cannot write $T/blocked/api.crt" || fail "no reason in status"
 rc=0
 ctl status >"$T/ctl.out" || rc=$?
 [[ $rc == 3 ]] && grep -q "NOT DELIVERED" "$T/ctl.out" || fail "shortcertctl status did not flag it (rc $rc)"

@@ -36,12 +36,12 @@ note "lifetime $((na - nb))s, renewal at +$((next - nb))s (want +$((want - nb))s
 
 note "shortcertctl renew: now"
 before=$(grep -c "AUDIT renewed" "$H/run/$D.log")
-ctl renew api | grep -q "renewal of 'api' requested" || fail "renew request"
+ctl renew api | contains "renewal of 'api' requested" || fail "renew request"
 more() { [[ $(grep -c "AUDIT renewed" "$H/run/$D.log") -gt $before ]]; }
 H_WAIT_TRIES=50 H_WAIT_SLEEP=0.1 h_wait more || fail "forced renewal did not happen within 5 s"
 
 note "shortcertctl rotate: a new key through /1.0/rekey"
-ctl rotate api | grep -q "key rotation of 'api' requested" || fail "rotate request"
+ctl rotate api | contains "key rotation of 'api' requested" || fail "rotate request"
 h_wait grep -q "AUDIT rekeyed identity=api .*method=rekey" "$H/run/$D.log" || fail "no rekey"
 st=$(status_json)
 gen1=$(echo "$st" | jq -r '.identities[0].key_generation')

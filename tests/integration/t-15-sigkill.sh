@@ -28,7 +28,7 @@ for i in 1 2 3 4 5 6; do
 		fail "round $i: the current key is missing"
 	lines=$(wc -l <"$H/run/$D.log")
 	sc_start "$D" "$T/sc.conf"
-	adopted() { tail -n +"$lines" "$H/run/$D.log" | grep -q "adopted stored certificate"; }
+	adopted() { tail -n +"$lines" "$H/run/$D.log" | contains "adopted stored certificate"; }
 	h_wait adopted || fail "round $i: the stored certificate was not adopted"
 	pair_ok || fail "round $i: after restart the pair does not match"
 done

@@ -44,7 +44,7 @@ echo "    ${line#<?>}"
 st=$(status_json)
 [[ $(echo "$st" | jq -r '.identities[] | select(.name == "good") | .state') == valid ]] || fail "good"
 [[ $(echo "$st" | jq -r '.identities[] | select(.name == "keyfile") | .state') == valid ]] || fail "keyfile"
-echo "$st" | jq -r '.identities[] | select(.name == "bad") | .last_error' | grep -q "wrong password" ||
+echo "$st" | jq -r '.identities[] | select(.name == "bad") | .last_error' | contains "wrong password" ||
 	fail "status does not show the reason"
 grep -rqF "$(cat "$H_JWK_PASSWORD_FILE")" "$H/run" "$T"/*.log 2>/dev/null && fail "the provisioner password is in a log"
 note "the password file, the JWK file and a wrong password behave; the password is in no log"

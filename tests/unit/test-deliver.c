@@ -438,7 +438,8 @@ static void t_exec_environment(void)
     unsetenv("SHORTCERT_TEST_SECRET");
 
     /* descriptors: only 0-2, even with inheritable ones open here; stdin
-     * is /dev/null; stdout and stderr are one pipe */
+     * is /dev/null; stdout and stderr are one pipe; the working directory
+     * is / */
     keep1 = open("/dev/null", O_RDONLY);
     keep2 = dup(keep1);
     CU_ASSERT(keep1 >= 0 && keep2 >= 0);
@@ -447,14 +448,14 @@ static void t_exec_environment(void)
      * whose pipe the shell would hold while ls runs) */
     snprintf(sh, sizeof(sh),
              "i=$(readlink /proc/$$/fd/0); o=$(readlink /proc/$$/fd/1); "
-             "e=$(readlink /proc/$$/fd/2); exec > '%s'; "
-             "ls /proc/$$/fd; echo \"$i\"; "
+             "e=$(readlink /proc/$$/fd/2); c=$(readlink /proc/$$/cwd); "
+             "exec > '%s'; ls /proc/$$/fd; echo \"$i\"; echo \"$c\"; "
              "[ \"$o\" = \"$e\" ] && echo \"$o\" | grep -q '^pipe:' && echo same",
              out);
     CU_ASSERT_EQUAL(run(5000, err, sizeof(err), ARGV("/bin/sh", "-c", sh)), 0);
     CU_ASSERT(read_file(out, buf, sizeof(buf)) > 0);
-    CU_ASSERT_STRING_EQUAL(buf, "0\n1\n2\n/dev/null\nsame\n");
-    if (strcmp(buf, "0\n1\n2\n/dev/null\nsame\n") != 0)
+    CU_ASSERT_STRING_EQUAL(buf, "0\n1\n2\n/dev/null\n/\nsame\n");
+    if (strcmp(buf, "0\n1\n2\n/dev/null\n/\nsame\n") != 0)
         fprintf(stderr, "\n  fds: %s\n", buf);
     close(keep1);
     close(keep2);
