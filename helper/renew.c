@@ -369,6 +369,14 @@ static void deliver_after(struct identity *id, struct keygen *g)
         };
 
         r = deliver_run_action(&a, err, sizeof(err));
+        if ((r == -ENOENT || r == -ESRCH) && cfg->reload_pidfile) {
+            /* No pidfile, or its process is gone: the service is not
+             * running, and will read the new files when it starts. */
+            log_notice("Identity '%s': nothing to reload (%s); the service "
+                       "will load the new certificate when it starts",
+                       cfg->name, err);
+            return;
+        }
         if (r < 0) {
             log_error("Identity '%s': the reload action failed: %s; the new "
                       "certificate is written but the service may still serve "
