@@ -136,7 +136,16 @@ int file_write_set_atomic(const struct file_spec *files, size_t n)
             goto out;
         }
         st[i].tmp[0] = '\0';
-        if (fsync(st[i].dirfd) < 0 && r == 0)
+    }
+    /* Make the renames durable: each directory once. */
+    for (size_t i = 0; i < n; i++) {
+        struct stat a, b;
+        bool seen = false;
+
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = fstat(st[i].dirfd, &a) == 0 && fstat(st[j].dirfd, &b) == 0 &&
+                   a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+        if (!seen && fsync(st[i].dirfd) < 0 && r == 0)
             r = negerrno();
     }
 out:

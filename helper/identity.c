@@ -294,6 +294,64 @@ static bool names_match(X509 *leaf, const struct cfg_identity *cfg, char *err,
     return ok;
 }
 
+/* The trust store of a ca-root file, loaded once and again only when the
+ * file changes (every renewal verifies against it). */
+static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *path;
+    time_t mtime;
+    off_t size;
+    X509_STORE *store;
+} roots[16];
+
+static X509_STORE *root_store(const char *path)
+{
+    struct stat st;
+    X509_STORE *store = NULL;
+    size_t i, free_slot = ELEMENTSOF(roots);
+
+    if (stat(path, &st) < 0)
+        return NULL;
+    pthread_mutex_lock(&roots_lock);
+    for (i = 0; i < ELEMENTSOF(roots); i++) {
+        if (!roots[i].path) {
+            if (free_slot == ELEMENTSOF(roots))
+                free_slot = i;
+            continue;
+        }
+        if (strcmp(roots[i].path, path) != 0)
+            continue;
+        if (roots[i].mtime == st.st_mtime && roots[i].size == st.st_size &&
+            X509_STORE_up_ref(roots[i].store)) {
+            store = roots[i].store;
+            goto out;
+        }
+        free_slot = i; /* changed: load it again */
+        break;
+    }
+    store = X509_STORE_new();
+    if (!store || X509_STORE_load_file(store, path) != 1) {
+        X509_STORE_free(store);
+        store = NULL;
+        goto out;
+    }
+    if (free_slot < ELEMENTSOF(roots) && X509_STORE_up_ref(store)) {
+        X509_STORE_free(roots[free_slot].store);
+        free(roots[free_slot].path);
+        roots[free_slot].path = strdup(path);
+        roots[free_slot].mtime = st.st_mtime;
+        roots[free_slot].size = st.st_size;
+        roots[free_slot].store = store;
+        if (!roots[free_slot].path) {
+            X509_STORE_free(store); /* the cache's reference */
+            roots[free_slot].store = NULL;
+        }
+    }
+out:
+    pthread_mutex_unlock(&roots_lock);
+    return store;
+}
+
 /* Our key, chains to the configured root (at the current time, or at the
  * certificate's own notBefore when check_time is false: an expired
  * certificate can still be renewed with a token). */
@@ -309,13 +367,13 @@ static int verify_chain(X509 *leaf, STACK_OF(X509) *chain,
         snprintf(err, errlen, "certificate is not for this identity's key");
         goto out;
     }
-    store = X509_STORE_new();
     ctx = X509_STORE_CTX_new();
-    if (!store || !ctx) {
+    if (!ctx) {
         r = -ENOMEM;
         goto out;
     }
-    if (X509_STORE_load_file(store, cfg->ca_root) != 1) {
+    store = root_store(cfg->ca_root);
+    if (!store) {
         snprintf(err, errlen, "cannot load ca-root %s", cfg->ca_root);
         r = -ENOENT;
         goto out;
