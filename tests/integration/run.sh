@@ -91,8 +91,9 @@ n_keys=0
 while IFS= read -r -d '' key; do
 	n_keys=$((n_keys + 1))
 	b64=$(grep -v -- '-----' "$key" | tr -d '\n' | cut -c 20-60)
+	# (a key t-01 corrupted on purpose sits in a *.corrupt-* folder: skipped)
 	hex=$(openssl pkey -in "$key" -noout -text 2>/dev/null |
-		awk '/^priv:/{f=1; next} /^pub:/{f=0} f' | tr -d ' :\n')
+		awk '/^(priv|privateExponent):/{f=1; next} /^[A-Za-z]/{f=0} f' | tr -d ' :\n') || hex=
 	le=$(echo "$hex" | fold -w2 | tac | tr -d '\n')
 	# the scan must be able to find what it looks for
 	grep -qF -- "$b64" "$key" && [[ ${#hex} -ge 32 ]] ||
@@ -104,7 +105,8 @@ while IFS= read -r -d '' key; do
 			canary_fail=1
 		fi
 	done
-done < <(find "$ROOT" \( \( -name 'key.pem' -path '*/state/*' \) -o -name 'account-*.pem' \) -print0)
+done < <(find "$ROOT" -path '*.corrupt-*' -prune -o \
+	\( \( -name 'key.pem' -path '*/state/*' \) -o -name 'account-*.pem' \) -print0)
 
 echo "run.sh: $passed passed, ${#failed[@]} failed${failed:+: ${failed[*]}} in $(( ($(h_now_ms) - t0) / 1000 ))s;" \
 	"canary $([[ $canary_fail == 0 ]] && echo "clean ($n_keys keys)" || echo FOUND)"

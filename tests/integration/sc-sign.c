@@ -129,8 +129,9 @@ static int latency(int fd, const struct ipc_sign_req *req, uint16_t version,
         if (got <= 0 || got > (ssize_t)IPC_FRAME_MAX ||
             ipc_parse_frame(b, (size_t)got, &h, &body) < 0 || h.type != IPC_REP_SIGN)
             goto fail;
-        us[i] = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
-                (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000;
+        /* signed arithmetic: tv_nsec of t1 may be below t0's */
+        us[i] = (uint64_t)(((int64_t)t1.tv_sec - t0.tv_sec) * 1000000 +
+                           ((int64_t)t1.tv_nsec - t0.tv_nsec) / 1000);
     }
     qsort(us, (size_t)count, sizeof(*us), cmp_u64);
     printf("p50 %llu p99 %llu max %llu\n", (unsigned long long)us[count / 2],
