@@ -40,6 +40,7 @@ enum sec_kind {
     SEC_DAEMON = 1 << 0,
     SEC_DEFAULTS = 1 << 1,
     SEC_IDENTITY = 1 << 2,
+    SEC_TARGET = 1 << 3,
 };
 
 enum val_type {
@@ -163,6 +164,8 @@ struct pstate {
     struct pid_entry defaults;
     struct pid_entry *ids;
     size_t n_ids;
+    struct cfg_target *targets;
+    size_t n_targets;
     struct cfg *cfg;
     /* first error */
     unsigned err_line;
@@ -857,7 +860,37 @@ static void identity_free(struct cfg_identity *id)
         free(id->verify_endpoints[i]);
     free(id->verify_endpoints);
     free(id->verify_sni);
+    for (size_t i = 0; i < id->n_targets; i++)
+        cfg_target_free(&id->targets[i]);
+    free(id->targets);
     *id = (struct cfg_identity){ 0 };
+}
+
+static int begin_target(struct pstate *ps, const char *name, unsigned line)
+{
+    struct cfg_target *nv;
+    char err[CFG_ERR_MAX];
+    int r;
+
+    while (*name == ' ' || *name == '\t')
+        name++;
+    for (size_t i = 0; i < ps->n_targets; i++)
+        if (strcmp(ps->targets[i].name, name) == 0)
+            return perr(ps, line,
+                        "target '%s' is defined twice (first at line %u)",
+                        name, ps->targets[i].line), -EINVAL;
+    nv = realloc(ps->targets, (ps->n_targets + 1) * sizeof(*nv));
+    if (!nv)
+        return -ENOMEM;
+    ps->targets = nv;
+    r = cfg_target_init(&nv[ps->n_targets], name, line, err, sizeof(err));
+    if (r < 0) {
+        cfg_target_free(&nv[ps->n_targets]);
+        return r == -ENOMEM ? r : (perr(ps, line, "%s", err), r);
+    }
+    ps->n_targets++;
+    ps->kind = SEC_TARGET;
+    return 0;
 }
 
 static int begin_section(struct pstate *ps, const char *inih_section)
@@ -891,11 +924,14 @@ static int begin_section(struct pstate *ps, const char *inih_section)
         ps->cur = &ps->defaults;
         return 0;
     }
+    if (strncmp(section, "target", 6) == 0 &&
+        (section[6] == ' ' || section[6] == '\t'))
+        return begin_target(ps, section + 7, line);
     if (strncmp(section, "identity", 8) != 0 ||
         (section[8] != ' ' && section[8] != '\t'))
         return perr(ps, line,
-                    "unknown section [%s]: expected [daemon], [defaults] or "
-                    "[identity NAME]",
+                    "unknown section [%s]: expected [daemon], [defaults], "
+                    "[identity NAME] or [target NAME]",
                     section), -EINVAL;
     name = section + 9;
     while (*name == ' ' || *name == '\t')
@@ -951,6 +987,15 @@ static int handler(void *user, const char *section, const char *name,
         r = begin_section(ps, section);
         if (r < 0)
             return r == -ENOMEM ? perr(ps, ps->line, "out of memory") : 0;
+    }
+    if (ps->kind == SEC_TARGET) {
+        char err[CFG_ERR_MAX];
+
+        r = cfg_target_set(&ps->targets[ps->n_targets - 1], name, value,
+                           ps->line, ps->res, err, sizeof(err));
+        if (r < 0)
+            perr(ps, ps->line, "%s", r == -ENOMEM ? "out of memory" : err);
+        return r < 0 ? 0 : 1;
     }
     for (idx = 0; idx < N_KEYS; idx++)
         if (strcmp(cfg_keys[idx].name, name) == 0) {
@@ -1235,6 +1280,71 @@ static int check_output_clash(struct pstate *ps)
     return 0;
 }
 
+/* Check each [target] and move it to its identity (ps->targets is emptied;
+ * on error the rest stay there to be freed). */
+static int attach_targets(struct pstate *ps)
+{
+    const char *state = ps->cfg->state_dir ? ps->cfg->state_dir
+                                           : SHORTCERT_DEFAULT_STATEDIR;
+    char err[CFG_ERR_MAX];
+    size_t done = 0;
+    int r = 0;
+
+    for (; done < ps->n_targets; done++) {
+        struct cfg_target *t = &ps->targets[done];
+        struct cfg_identity *id = NULL;
+        struct cfg_target *nv;
+        unsigned line;
+
+        r = cfg_target_finish(t, &line, err, sizeof(err));
+        if (r < 0) {
+            perr(ps, line, "%s", err);
+            break;
+        }
+        for (size_t i = 0; i < ps->n_ids && !id; i++)
+            if (strcmp(ps->ids[i].id.name, t->identity) == 0)
+                id = &ps->ids[i].id;
+        if (!id) {
+            perr(ps, t->identity_line,
+                 "[target %s]: no [identity %s] in this file", t->name,
+                 t->identity);
+            r = -EINVAL;
+            break;
+        }
+        {
+            const char *f[3] = { t->chain_file, t->ref_file, t->combined_file };
+            const unsigned fl[3] = { t->chain_line, t->ref_line,
+                                     t->combined_line };
+
+            for (int x = 0; x < 3 && r == 0; x++)
+                if (f[x] && path_inside(f[x], state)) {
+                    perr(ps, fl[x],
+                         "[target %s]: %s is inside the state directory "
+                         "%s, which holds the private keys",
+                         t->name, f[x], state);
+                    r = -EINVAL;
+                }
+            if (r < 0)
+                break;
+        }
+        nv = realloc(id->targets, (id->n_targets + 1) * sizeof(*nv));
+        if (!nv) {
+            perr(ps, t->line, "out of memory");
+            r = -ENOMEM;
+            break;
+        }
+        id->targets = nv;
+        nv[id->n_targets++] = *t;
+        *t = (struct cfg_target){ 0 };
+    }
+    if (r == 0) {
+        free(ps->targets);
+        ps->targets = NULL;
+        ps->n_targets = 0;
+    }
+    return r;
+}
+
 static int daemon_defaults(struct cfg *c)
 {
     if (!c->state_dir && set_string(&c->state_dir, SHORTCERT_DEFAULT_STATEDIR) < 0)
@@ -1300,6 +1410,8 @@ int cfg_parse_buffer(const char *path, const char *text, size_t len,
     for (size_t i = 0; i < ps.n_ids && ps.err_line == 0; i++)
         (void)validate_identity(&ps, &ps.ids[i]);
     if (ps.err_line == 0)
+        (void)attach_targets(&ps);
+    if (ps.err_line == 0)
         (void)check_output_clash(&ps);
     if (ps.err_line == 0)
         (void)check_output_places(&ps);
@@ -1312,6 +1424,9 @@ int cfg_parse_buffer(const char *path, const char *text, size_t len,
         for (size_t i = 0; i < ps.n_ids; i++)
             identity_free(&ps.ids[i].id);
         free(ps.ids);
+        for (size_t i = 0; i < ps.n_targets; i++)
+            cfg_target_free(&ps.targets[i]);
+        free(ps.targets);
         identity_free(&ps.defaults.id);
         cfg_free(c);
         return r;

@@ -2,7 +2,8 @@
 /*
  * shortcertd.conf: an INI file (docs/shortcertd.conf.md).  [daemon] holds
  * daemon settings, [defaults] holds identity settings shared by all
- * identities, and each [identity NAME] section describes one identity.
+ * identities, each [identity NAME] section describes one identity, and
+ * each [target NAME] section one more delivery of an identity (target.h).
  * Parsed with libinih through our own line reader, so every error names
  * file:line, over-long lines are an error instead of being split, and a
  * bad file never yields a half-read configuration.
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "target.h"
 #include "tls-purpose.h"
 
 #define CFG_LINE_MAX 199   /* libinih's limit (INI_MAX_LINE - 1) */
@@ -96,6 +98,11 @@ struct cfg_identity {
     size_t n_verify_endpoints;
     char *verify_sni;
     int64_t verify_timeout_s;
+
+    /* further delivery targets ([target NAME] sections naming this
+     * identity), in file order, after the implicit one above */
+    struct cfg_target *targets;
+    size_t n_targets;
 };
 
 struct cfg {

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,11 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+
+#include "build-config.h"
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-bus.h>
+#endif
 
 #include "deliver.h"
 #include "log.h"
@@ -114,10 +120,13 @@ int deliver_parse_pid(const char *s, size_t len, pid_t *ret_pid)
     return 0;
 }
 
-int deliver_read_pidfile(const char *path, pid_t *ret_pid, uid_t *ret_owner,
-                         char *err, size_t errlen)
+/* first_line: the PID is the file's first line and the rest is ignored
+ * (postmaster.pid); the file may then be up to DELIVER_PIDFILE_LONG_MAX. */
+static int read_pidfile(const char *path, bool first_line, pid_t *ret_pid,
+                        uid_t *ret_owner, char *err, size_t errlen)
 {
-    char buf[DELIVER_PIDFILE_MAX + 1], eb[128];
+    char buf[DELIVER_PIDFILE_LONG_MAX + 1], eb[128];
+    size_t max = first_line ? DELIVER_PIDFILE_LONG_MAX : DELIVER_PIDFILE_MAX;
     _cleanup_close_ int fd = -1;
     struct stat st;
     size_t len = 0;
@@ -155,8 +164,8 @@ int deliver_read_pidfile(const char *path, pid_t *ret_pid, uid_t *ret_owner,
         return -EPERM;
     }
     /* Read one byte more than allowed, to tell "too long" from "exact". */
-    while (len < sizeof(buf)) {
-        ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+    while (len < max + 1) {
+        ssize_t n = read(fd, buf + len, max + 1 - len);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -170,14 +179,20 @@ int deliver_read_pidfile(const char *path, pid_t *ret_pid, uid_t *ret_owner,
             break;
         len += (size_t)n;
     }
-    if (len > DELIVER_PIDFILE_MAX) {
-        seterr(err, errlen, "pidfile '%s' is longer than %d bytes", path,
-               DELIVER_PIDFILE_MAX);
+    if (len > max) {
+        seterr(err, errlen, "pidfile '%s' is longer than %zu bytes", path,
+               max);
         return -EBADMSG;
     }
     if (len == 0) {
         seterr(err, errlen, "pidfile '%s' is empty", path);
         return -EBADMSG;
+    }
+    if (first_line) {
+        const char *nl = memchr(buf, '\n', len);
+
+        if (nl)
+            len = (size_t)(nl - buf) + 1;
     }
     r = deliver_parse_pid(buf, len, &pid);
     if (r < 0) {
@@ -189,6 +204,19 @@ int deliver_read_pidfile(const char *path, pid_t *ret_pid, uid_t *ret_owner,
     if (ret_owner)
         *ret_owner = st.st_uid;
     return 0;
+}
+
+int deliver_read_pidfile(const char *path, pid_t *ret_pid, uid_t *ret_owner,
+                         char *err, size_t errlen)
+{
+    return read_pidfile(path, false, ret_pid, ret_owner, err, errlen);
+}
+
+int deliver_read_pidfile_first_line(const char *path, pid_t *ret_pid,
+                                    uid_t *ret_owner, char *err,
+                                    size_t errlen)
+{
+    return read_pidfile(path, true, ret_pid, ret_owner, err, errlen);
 }
 
 /* The effective uid of a process: the owner of /proc/PID (root for a
@@ -217,7 +245,7 @@ static int run_signal(const struct deliver_action *a, char *err, size_t errlen)
         seterr(err, errlen, "invalid signal number %d", a->signo);
         return -EINVAL;
     }
-    r = deliver_read_pidfile(a->pidfile, &pid, &owner, err, errlen);
+    r = read_pidfile(a->pidfile, a->pid_first_line, &pid, &owner, err, errlen);
     if (r < 0)
         return r;
     if (kill(pid, 0) < 0) {
@@ -582,6 +610,11 @@ out:
     return r;
 }
 
+static int run_systemd(const struct deliver_action *a, char *err,
+                       size_t errlen);
+static int run_haproxy(const struct deliver_action *a, char *err,
+                       size_t errlen);
+
 int deliver_run_action(const struct deliver_action *a, char *err,
                        size_t errlen)
 {
@@ -596,6 +629,10 @@ int deliver_run_action(const struct deliver_action *a, char *err,
         return run_signal(a, err, errlen);
     case DELIVER_ACTION_EXEC:
         return run_exec(a, err, errlen);
+    case DELIVER_ACTION_SYSTEMD:
+        return run_systemd(a, err, errlen);
+    case DELIVER_ACTION_HAPROXY:
+        return run_haproxy(a, err, errlen);
     case DELIVER_ACTION_NONE:
         return 0;
     }
@@ -806,6 +843,128 @@ static int tls_handshake(SSL *ssl, int fd, int64_t deadline, const char *what,
     }
 }
 
+/* Write all of buf on a non-blocking socket before the deadline. */
+/* Wait until fd is ready for events or the deadline: 0, -ETIMEDOUT or
+ * -errno (EINTR counts as ready: the caller retries its call). */
+static int wait_io(int fd, short events, int64_t deadline)
+{
+    struct pollfd pf = { .fd = fd, .events = events };
+    int k = poll(&pf, 1, left_ms(deadline));
+
+    if (k == 0)
+        return -ETIMEDOUT;
+    if (k < 0 && errno != EINTR)
+        return negerrno();
+    return 0;
+}
+
+static int send_all(int fd, const void *buf, size_t len, int64_t deadline)
+{
+    const char *p = buf;
+    int r;
+
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return negerrno();
+        r = wait_io(fd, POLLOUT, deadline);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Read what arrives until EOF, max bytes or the deadline.  Returns the
+ * number of bytes read (EOF seen) or -errno; -EMSGSIZE when more than max
+ * arrived. */
+static ssize_t recv_until_eof(int fd, char *buf, size_t max, int64_t deadline)
+{
+    size_t len = 0;
+
+    for (;;) {
+        ssize_t n = recv(fd, buf + len, max - len, 0);
+
+        if (n == 0)
+            return (ssize_t)len;
+        if (n > 0) {
+            len += (size_t)n;
+            if (len == max)
+                return -EMSGSIZE;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return negerrno();
+        int r = wait_io(fd, POLLIN, deadline);
+
+        if (r < 0)
+            return r;
+    }
+}
+
+/* PostgreSQL: the SSLRequest (length 8, code 80877103 = 0x04d2162f) must be
+ * answered by one byte, 'S', before the TLS handshake; 'N' means the
+ * server does not do SSL. */
+static int starttls_postgres(int fd, int64_t deadline, const char *what,
+                             char *err, size_t errlen)
+{
+    static const unsigned char req[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+    char eb[128];
+    unsigned char c;
+    int r;
+
+    r = send_all(fd, req, sizeof(req), deadline);
+    if (r < 0) {
+        seterr(err, errlen, "cannot send the PostgreSQL SSLRequest to %s: %s",
+               what, errstr(r, eb, sizeof(eb)));
+        return r;
+    }
+    for (;;) {
+        ssize_t n = recv(fd, &c, 1, 0);
+
+        if (n == 1)
+            break;
+        if (n == 0) {
+            seterr(err, errlen, "%s closed the connection after the "
+                   "PostgreSQL SSLRequest", what);
+            return -ECONNRESET;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            r = negerrno();
+            seterr(err, errlen, "no answer to the PostgreSQL SSLRequest from "
+                   "%s: %s", what, errstr(r, eb, sizeof(eb)));
+            return r;
+        }
+        r = wait_io(fd, POLLIN, deadline);
+        if (r < 0) {
+            seterr(err, errlen, "no answer to the PostgreSQL SSLRequest from "
+                   "%s: %s", what, r == -ETIMEDOUT ? "timed out"
+                                                  : errstr(r, eb, sizeof(eb)));
+            return r;
+        }
+    }
+    if (c == 'S')
+        return 0;
+    if (c == 'N')
+        seterr(err, errlen, "%s answered the PostgreSQL SSLRequest with 'N': "
+               "SSL is off (ssl = on in postgresql.conf?)", what);
+    else
+        seterr(err, errlen, "%s answered the PostgreSQL SSLRequest with byte "
+               "0x%02x, not 'S': is it PostgreSQL?", what, (unsigned)c);
+    return -EPROTO;
+}
+
 static void serial_hex(X509 *x, char *buf, size_t n)
 {
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
@@ -843,6 +1002,11 @@ int deliver_check_endpoint(const struct deliver_endpoint *e, X509 *want,
     r = connect_any(e->host, e->port, deadline, &fd, err, errlen);
     if (r < 0)
         return r;
+    if (e->starttls == DELIVER_STARTTLS_POSTGRES) {
+        r = starttls_postgres(fd, deadline, what, err, errlen);
+        if (r < 0)
+            return r;
+    }
 
     ctx = SSL_CTX_new(TLS_client_method());
     ssl = ctx ? SSL_new(ctx) : NULL;
@@ -968,3 +1132,380 @@ int deliver_parse_endpoint(const char *s, char *host, size_t hostlen,
     *port = pt;
     return 0;
 }
+
+/* ---------------------------------------------------------------------- */
+/* HAPROXY: the runtime API on the stats socket */
+
+/* Copy the first line of buf that is not blank, control characters
+ * replaced, for an error message. */
+static void quote_line(const char *buf, size_t len, char *out, size_t n)
+{
+    size_t i = 0, o = 0;
+
+    if (!out || n == 0)
+        return;
+    while (i < len && (buf[i] == '\n' || buf[i] == '\r' || buf[i] == ' '))
+        i++;
+    for (; i < len && buf[i] != '\n' && o + 1 < n && o < 200; i++) {
+        unsigned char c = (unsigned char)buf[i];
+
+        out[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    out[o] = '\0';
+    if (o == 0)
+        snprintf(out, n, "(empty reply)");
+}
+
+static bool has_line_starting(const char *buf, size_t len, const char *word)
+{
+    size_t wl = strlen(word);
+
+    for (size_t i = 0; i < len; i++) {
+        if (i > 0 && buf[i - 1] != '\n')
+            continue;
+        if (len - i >= wl && memcmp(buf + i, word, wl) == 0)
+            return true;
+    }
+    return false;
+}
+
+int deliver_haproxy_parse_reply(enum deliver_haproxy_cmd cmd, const char *buf,
+                                size_t len, char *err, size_t errlen)
+{
+    char line[256];
+
+    if (err && errlen)
+        err[0] = '\0';
+    if (!buf || len > DELIVER_HAPROXY_REPLY_MAX) {
+        seterr(err, errlen, "haproxy reply missing or too long");
+        return -EPROTO;
+    }
+    switch (cmd) {
+    case DELIVER_HAPROXY_SET:
+        /* "Transaction created for certificate PATH!" or "...updated..." */
+        if (has_line_starting(buf, len, "Transaction created for certificate ") ||
+            has_line_starting(buf, len, "Transaction updated for certificate "))
+            return 0;
+        break;
+    case DELIVER_HAPROXY_COMMIT:
+        /* "Committing PATH" then progress dots, then "\nSuccess!" */
+        if (has_line_starting(buf, len, "Committing ") &&
+            has_line_starting(buf, len, "Success!"))
+            return 0;
+        break;
+    default:
+        seterr(err, errlen, "unknown haproxy command");
+        return -EINVAL;
+    }
+    /* The explanation is usually the last non-empty line ("Can't ...",
+     * "unable to load ..."); quote the first one that says more than
+     * "Committing". */
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(buf + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - buf) : len;
+
+        if (e > i && !(e - i >= 10 && memcmp(buf + i, "Committing", 10) == 0)) {
+            quote_line(buf + i, e - i, line, sizeof(line));
+            seterr(err, errlen, "haproxy refused: %s", line);
+            return -EPROTO;
+        }
+        i = e + 1;
+    }
+    seterr(err, errlen, "haproxy refused: (empty reply)");
+    return -EPROTO;
+}
+
+int deliver_haproxy_check_payload(const char *p, size_t len)
+{
+    if (!p || len == 0 || len > (1u << 20) || memchr(p, '\0', len))
+        return -EINVAL;
+    if (p[0] == '\n' || (len >= 2 && memmem(p, len, "\n\n", 2)) ||
+        memmem(p, len, "\n\r\n", 3))
+        return -EINVAL;
+    return 0;
+}
+
+static int unix_connect(const char *path, int64_t deadline, int *ret_fd)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    _cleanup_close_ int fd = -1;
+    socklen_t sl;
+    size_t n = strlen(path);
+
+    if (path[0] == '@') {
+        /* abstract: haproxy's "abns@name" */
+        if (n - 1 > sizeof(sa.sun_path) - 1 || n < 2)
+            return -ENAMETOOLONG;
+        memcpy(sa.sun_path + 1, path + 1, n - 1);
+        sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else {
+        if (n >= sizeof(sa.sun_path))
+            return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, n + 1);
+        sl = sizeof(sa);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return negerrno();
+    if (connect(fd, (struct sockaddr *)&sa, sl) < 0) {
+        if (errno != EINPROGRESS && errno != EAGAIN)
+            return negerrno();
+        struct pollfd pf = { .fd = fd, .events = POLLOUT };
+        int soerr = 0, k = poll(&pf, 1, left_ms(deadline));
+        socklen_t el = sizeof(soerr);
+
+        if (k == 0)
+            return -ETIMEDOUT;
+        if (k < 0)
+            return negerrno();
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) < 0)
+            return negerrno();
+        if (soerr)
+            return -soerr;
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+/* One command on its own connection (haproxy's non-interactive mode
+ * answers one command and closes).  The reply goes to buf (NUL-terminated).
+ * Returns its length or -errno. */
+static ssize_t haproxy_command(const char *sock, const char *cmd, size_t cmdlen,
+                               int64_t deadline, char *buf, size_t bufsize)
+{
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+    int r;
+
+    r = unix_connect(sock, deadline, &fd);
+    if (r < 0)
+        return r;
+    r = send_all(fd, cmd, cmdlen, deadline);
+    if (r < 0)
+        return r;
+    (void)shutdown(fd, SHUT_WR);
+    n = recv_until_eof(fd, buf, bufsize - 1, deadline);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
+}
+
+/* Send one command, check its reply. */
+static int haproxy_step(const char *sock, enum deliver_haproxy_cmd kind,
+                        const char *cmd, size_t cl, int64_t deadline,
+                        char *reply, char *err, size_t errlen)
+{
+    char eb[128];
+    ssize_t n = haproxy_command(sock, cmd, cl, deadline, reply,
+                                DELIVER_HAPROXY_REPLY_MAX + 1);
+
+    if (n < 0) {
+        seterr(err, errlen, "haproxy socket %s: %s ssl cert: %s", sock,
+               kind == DELIVER_HAPROXY_SET ? "set" : "commit",
+               errstr((int)n, eb, sizeof(eb)));
+        return (int)n;
+    }
+    return deliver_haproxy_parse_reply(kind, reply, (size_t)n, err, errlen);
+}
+
+static int run_haproxy(const struct deliver_action *a, char *err, size_t errlen)
+{
+    _cleanup_free_ char *cmd = NULL, *reply = NULL;
+    int64_t deadline = now_ms() + a->timeout_ms;
+    size_t cl, plen, pl;
+    int r;
+
+    if (!a->socket || !a->cert_path || !a->cert_path[0] ||
+        strpbrk(a->cert_path, " \t\r\n") || a->timeout_ms <= 0 ||
+        deliver_haproxy_check_payload(a->payload, a->payload_len) < 0) {
+        seterr(err, errlen, "invalid haproxy runtime API action (socket, "
+               "certificate path without blanks, payload without blank "
+               "lines)");
+        return -EINVAL;
+    }
+    plen = strlen(a->cert_path);
+    pl = a->payload_len;
+    /* "set ssl cert PATH <<\n" PAYLOAD "\n" "\n": the empty line ends it */
+    cl = 13 + plen + 4 + pl + 2;
+    cmd = malloc(cl + 1);
+    reply = malloc(DELIVER_HAPROXY_REPLY_MAX + 1);
+    if (!cmd || !reply) {
+        seterr(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    memcpy(cmd, "set ssl cert ", 13);
+    memcpy(cmd + 13, a->cert_path, plen);
+    memcpy(cmd + 13 + plen, " <<\n", 4);
+    memcpy(cmd + 17 + plen, a->payload, pl);
+    cl = 17 + plen + pl;
+    if (cmd[cl - 1] != '\n')
+        cmd[cl++] = '\n';
+    cmd[cl++] = '\n';
+
+    r = haproxy_step(a->socket, DELIVER_HAPROXY_SET, cmd, cl, deadline, reply,
+                     err, errlen);
+    if (r < 0)
+        goto abort;
+    cl = (size_t)snprintf(cmd, 13 + plen + 4 + pl + 2 + 1,
+                          "commit ssl cert %s\n", a->cert_path);
+    r = haproxy_step(a->socket, DELIVER_HAPROXY_COMMIT, cmd, cl, deadline,
+                     reply, err, errlen);
+    if (r < 0)
+        goto abort;
+    log_debug("haproxy %s: committed %s", a->socket, a->cert_path);
+    return 0;
+
+abort:
+    /* Leave no half-done transaction behind (best effort, its own
+     * deadline: the first one may be spent). */
+    cl = (size_t)snprintf(cmd, 13 + plen + 4 + pl + 2 + 1,
+                          "abort ssl cert %s\n", a->cert_path);
+    (void)haproxy_command(a->socket, cmd, cl, now_ms() + 2000, reply,
+                          DELIVER_HAPROXY_REPLY_MAX + 1);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* SYSTEMD: Manager.ReloadUnit over D-Bus, then wait for the job */
+
+int deliver_check_unit_name(const char *u)
+{
+    size_t n;
+    const char *dot;
+
+    if (!u)
+        return -EINVAL;
+    n = strlen(u);
+    dot = strrchr(u, '.');
+    if (n == 0 || n > 255 || !dot || dot == u || !dot[1])
+        return -EINVAL;
+    for (const char *p = u; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || strchr(":_.@\\-", *p)))
+            return -EINVAL;
+    return 0;
+}
+
+#if HAVE_LIBSYSTEMD
+struct job_wait {
+    const char *job;
+    bool done;
+    char result[32];
+};
+
+static int on_job_removed(sd_bus_message *m, void *ud, sd_bus_error *e)
+{
+    struct job_wait *w = ud;
+    const char *path = NULL, *unit = NULL, *result = NULL;
+    uint32_t id;
+
+    (void)e;
+    if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+        return 0;
+    if (w->job && path && strcmp(path, w->job) == 0) {
+        w->done = true;
+        snprintf(w->result, sizeof(w->result), "%s", result ? result : "?");
+    }
+    return 0;
+}
+
+static int run_systemd(const struct deliver_action *a, char *err, size_t errlen)
+{
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    sd_bus_message *reply = NULL;
+    sd_bus_slot *slot = NULL;
+    sd_bus *bus = NULL;
+    struct job_wait w = { 0 };
+    _cleanup_free_ char *job = NULL;
+    int64_t deadline = now_ms() + a->timeout_ms;
+    const char *jp;
+    char eb[128];
+    int r;
+
+    if (deliver_check_unit_name(a->unit) < 0 || a->timeout_ms <= 0) {
+        seterr(err, errlen, "invalid systemd unit name");
+        return -EINVAL;
+    }
+    /* sd_bus_open_system() honours DBUS_SYSTEM_BUS_ADDRESS. */
+    r = sd_bus_open_system(&bus);
+    if (r < 0) {
+        seterr(err, errlen, "cannot connect to the system bus: %s",
+               errstr(r, eb, sizeof(eb)));
+        goto out;
+    }
+    r = sd_bus_match_signal(bus, &slot, "org.freedesktop.systemd1",
+                            "/org/freedesktop/systemd1",
+                            "org.freedesktop.systemd1.Manager", "JobRemoved",
+                            on_job_removed, &w);
+    if (r < 0) {
+        seterr(err, errlen, "cannot watch systemd jobs: %s",
+               errstr(r, eb, sizeof(eb)));
+        goto out;
+    }
+    /* Without Subscribe(), systemd may not send JobRemoved to us. */
+    (void)sd_bus_call_method(bus, "org.freedesktop.systemd1",
+                             "/org/freedesktop/systemd1",
+                             "org.freedesktop.systemd1.Manager", "Subscribe",
+                             NULL, NULL, "");
+    r = sd_bus_call_method(bus, "org.freedesktop.systemd1",
+                           "/org/freedesktop/systemd1",
+                           "org.freedesktop.systemd1.Manager", "ReloadUnit",
+                           &error, &reply, "ss", a->unit, "replace");
+    if (r < 0) {
+        seterr(err, errlen, "systemd refused to reload %s: %s", a->unit,
+               error.message ? error.message : errstr(r, eb, sizeof(eb)));
+        goto out;
+    }
+    r = sd_bus_message_read(reply, "o", &jp);
+    if (r < 0 || !(job = strdup(jp))) {
+        seterr(err, errlen, "unexpected reply from systemd to ReloadUnit");
+        r = r < 0 ? r : -ENOMEM;
+        goto out;
+    }
+    w.job = job;
+    while (!w.done) {
+        int left = left_ms(deadline);
+
+        r = sd_bus_process(bus, NULL);
+        if (r < 0) {
+            seterr(err, errlen, "D-Bus: %s", errstr(r, eb, sizeof(eb)));
+            goto out;
+        }
+        if (r > 0)
+            continue;
+        if (left == 0) {
+            seterr(err, errlen, "the reload job of %s did not finish within "
+                   "%ld ms", a->unit, a->timeout_ms);
+            r = -ETIMEDOUT;
+            goto out;
+        }
+        r = sd_bus_wait(bus, (uint64_t)left * 1000);
+        if (r < 0 && r != -EINTR) {
+            seterr(err, errlen, "D-Bus: %s", errstr(r, eb, sizeof(eb)));
+            goto out;
+        }
+    }
+    if (strcmp(w.result, "done") != 0) {
+        seterr(err, errlen, "the reload job of %s ended with '%s'", a->unit,
+               w.result);
+        r = -EPROTO;
+        goto out;
+    }
+    log_debug("systemd reloaded %s (%s)", a->unit, job);
+    r = 0;
+out:
+    sd_bus_error_free(&error);
+    sd_bus_message_unref(reply);
+    sd_bus_slot_unref(slot);
+    sd_bus_flush_close_unref(bus);
+    return r;
+}
+#else
+static int run_systemd(const struct deliver_action *a, char *err, size_t errlen)
+{
+    (void)a;
+    seterr(err, errlen, "built without libsystemd: no systemd reload action");
+    return -EOPNOTSUPP;
+}
+#endif
+

@@ -37,6 +37,8 @@ enum deliver_action_type {
     DELIVER_ACTION_NONE = 0,
     DELIVER_ACTION_SIGNAL, /* kill(pid from pidfile, signo) */
     DELIVER_ACTION_EXEC,   /* fork + execv(argv[0], argv), no shell */
+    DELIVER_ACTION_SYSTEMD, /* Manager.ReloadUnit(unit, "replace") over D-Bus */
+    DELIVER_ACTION_HAPROXY, /* runtime API: set + commit ssl cert */
 };
 
 struct deliver_action {
@@ -44,7 +46,15 @@ struct deliver_action {
     const char *pidfile; /* SIGNAL */
     int signo;           /* SIGNAL, e.g. SIGHUP */
     char *const *argv;   /* EXEC: NULL-terminated, argv[0] an absolute path */
-    long timeout_ms;     /* EXEC: kill the child (SIGKILL) after this */
+    long timeout_ms;     /* EXEC: kill the child (SIGKILL) after this;
+                            SYSTEMD, HAPROXY: give up after this */
+    bool pid_first_line; /* SIGNAL: the PID is the first line of a longer
+                            file (postgres' postmaster.pid) */
+    const char *unit;    /* SYSTEMD: e.g. "nginx.service" */
+    const char *socket;  /* HAPROXY: the stats socket ("@name": abstract) */
+    const char *cert_path; /* HAPROXY: the crt path as haproxy knows it */
+    const char *payload; /* HAPROXY: chain then key reference, PEM */
+    size_t payload_len;
 };
 
 /* Run the action.  SIGNAL: the pidfile is read anew each time (bounded,
@@ -84,15 +94,28 @@ int deliver_run_action(const struct deliver_action *a, char *err,
  * Writes *ret_pid only on success.  -errno and reason in err otherwise. */
 int deliver_read_pidfile(const char *path, pid_t *ret_pid, uid_t *ret_owner,
                          char *err, size_t errlen);
+/* The same for a file whose first line is the PID and whose other lines
+ * are ignored (postgres' postmaster.pid); at most DELIVER_PIDFILE_LONG_MAX
+ * bytes. */
+#define DELIVER_PIDFILE_LONG_MAX 4096
+int deliver_read_pidfile_first_line(const char *path, pid_t *ret_pid,
+                                    uid_t *ret_owner, char *err,
+                                    size_t errlen);
 
 /* Parse a PID: decimal digits only, no sign, no blanks, no leading zero,
  * optionally one trailing '\n', value 2..INT_MAX.  -EBADMSG otherwise. */
 int deliver_parse_pid(const char *s, size_t len, pid_t *ret_pid);
 
+enum deliver_starttls {
+    DELIVER_STARTTLS_NONE = 0,
+    DELIVER_STARTTLS_POSTGRES, /* SSLRequest (8 bytes), expect 'S', TLS */
+};
+
 struct deliver_endpoint {
     const char *host;    /* address or name to connect to */
     unsigned port;
     const char *sni;     /* server name to send (NULL: none) */
+    enum deliver_starttls starttls;
 };
 
 /* Connect (TLS, no certificate verification: we compare), fetch the leaf
@@ -103,7 +126,8 @@ struct deliver_endpoint {
  *
  * Details: every address getaddrinfo() returns for host is tried in turn
  * (each gets at least an equal share of the time left); the endpoint must
- * speak TLS at once (no STARTTLS: not for PostgreSQL's port); TLS 1.2 and
+ * speak TLS at once unless starttls says otherwise (PostgreSQL: the
+ * 8-byte SSLRequest, then one byte 'S', else -EPROTO); TLS 1.2 and
  * 1.3 are offered; sni is not sent when it is an IP address literal (RFC
  * 6066) or empty.  got_serial gets upper-case hex like `openssl x509
  * -serial` (may be NULL); on 0, err says which serial is served instead.
@@ -127,5 +151,27 @@ int deliver_check_endpoint(const struct deliver_endpoint *e, X509 *want,
  * hostlen. */
 int deliver_parse_endpoint(const char *s, char *host, size_t hostlen,
                            unsigned *port);
+
+/* HAProxy runtime API (stats socket, "level admin").  The reply to
+ * "set ssl cert" must say "Transaction created/updated for certificate",
+ * the reply to "commit ssl cert" must end the commit with "Success!".
+ * Returns 0 when it does, -EPROTO otherwise with the first line that
+ * explains (control characters replaced) in err.  The reply is outside
+ * bytes: bounded, never interpreted beyond these checks. */
+enum deliver_haproxy_cmd {
+    DELIVER_HAPROXY_SET = 1,
+    DELIVER_HAPROXY_COMMIT,
+};
+#define DELIVER_HAPROXY_REPLY_MAX 16384
+int deliver_haproxy_parse_reply(enum deliver_haproxy_cmd cmd, const char *buf,
+                                size_t len, char *err, size_t errlen);
+
+/* Check a payload for the runtime API: non-empty, no NUL, no blank line
+ * (haproxy ends the payload at the first empty line), at most 1 MiB. */
+int deliver_haproxy_check_payload(const char *p, size_t len);
+
+/* "name.service", "foo@bar.socket": 1..255 characters of [A-Za-z0-9:_.@\-]
+ * with a '.' suffix.  0 or -EINVAL. */
+int deliver_check_unit_name(const char *unit);
 
 #endif

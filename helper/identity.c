@@ -23,6 +23,7 @@
 
 #include "fileio.h"
 #include "identity.h"
+#include "target-run.h"
 #include "keyfile.h"
 #include "keyref.h"
 #include "log.h"
@@ -505,6 +506,12 @@ static int reference_pem(const char *name, EVP_PKEY *k, char **ret,
     return r;
 }
 
+int identity_reference_pem(const struct identity *id, const struct keygen *g,
+                           char **ret, size_t *ret_len)
+{
+    return reference_pem(id->cfg->name, g->key, ret, ret_len);
+}
+
 /* Write the chain and the reference of g for services, as a pair, unless
  * they are already exactly in place.  Returns 1 if files were written. */
 static int write_service_files(struct identity *id, struct keygen *g)
@@ -925,6 +932,7 @@ void identity_done(struct identity *id)
     for (size_t i = 0; i < id->n_old; i++)
         keygen_unref(id->old[i]);
     free(id->dir);
+    free(id->targets);
     pthread_mutex_destroy(&id->lock);
     *id = (struct identity){ 0 };
 }
@@ -1314,6 +1322,8 @@ json_t *identity_status(struct identity *id)
     }
     pthread_mutex_unlock(&id->lock);
     json_object_set_new(o, "retired_generations", old);
+    if (cfg->n_targets)
+        json_object_set_new(o, "targets", targets_status_json(id));
     json_object_set_new(o, "chain_file", json_string(cfg->chain.path));
     json_object_set_new(o, "ref_file", json_string(cfg->ref.path));
     sigs = json_pack("{s:I, s:I, s:I, s:I}", "ok",

@@ -97,6 +97,8 @@ struct identity {
     /* live verification of the last delivery */
     int verify_state; /* 0 unknown/none configured, 1 served, -1 not */
     time_t last_verified;
+    /* one per cfg->targets[] (target-run.c), NULL until first used */
+    struct target_state *targets;
     /* --- counters (no lock) --- */
     atomic_ulong signs_ok, signs_denied, signs_refused, signs_failed;
     atomic_ulong renewals_ok, renewals_failed;
@@ -110,6 +112,10 @@ struct identity {
 int identity_init(struct identity *id, const struct cfg_identity *cfg,
                   const char *state_dir);
 void identity_done(struct identity *id);
+
+/* The key reference PEM of generation g (new string, free() it). */
+int identity_reference_pem(const struct identity *id, const struct keygen *g,
+                           char **ret, size_t *ret_len);
 
 /* The current generation (a new reference), or NULL. */
 struct keygen *identity_current(struct identity *id);

@@ -37,6 +37,7 @@
 #include "fileio.h"
 #include "http01.h"
 #include "identity.h"
+#include "target-run.h"
 #include "ipc-server.h"
 #include "log.h"
 #include "macro.h"
@@ -427,6 +428,7 @@ int main(int argc, char **argv)
             inited++;
             goto out;
         }
+        targets_write_files(&d.ids[inited]);
     }
     {
         struct ipc_hooks hooks = {

@@ -21,6 +21,7 @@
 #include "acme.h"
 #include "config.h"
 #include "deliver.h"
+#include "target-run.h"
 #include "fileio.h"
 #include "identity.h"
 #include "keyfile.h"
@@ -346,19 +347,15 @@ static int enroll(struct worker_ctx *w, struct identity *id, struct keygen *g,
 
 /* --- delivery ---------------------------------------------------------- */
 
-/* After a new certificate: make the service load it and check it does. */
-static void deliver_after(struct identity *id, struct keygen *g)
+/* The identity's own files (its implicit first target): make the service
+ * load them and check it does.  True when the new certificate may count as
+ * served. */
+static bool deliver_implicit(struct identity *id, struct keygen *g)
 {
     const struct cfg_identity *cfg = id->cfg;
     char err[512] = "", serial[80] = "";
-    bool pending;
     int r;
 
-    pthread_mutex_lock(&id->lock);
-    pending = id->delivery_pending;
-    pthread_mutex_unlock(&id->lock);
-    if (pending)
-        return; /* the files are not in place: nothing to load yet */
     if (cfg->reload_pidfile || cfg->reload_argv) {
         struct deliver_action a = {
             .type = cfg->reload_pidfile ? DELIVER_ACTION_SIGNAL : DELIVER_ACTION_EXEC,
@@ -375,7 +372,7 @@ static void deliver_after(struct identity *id, struct keygen *g)
             log_notice("Identity '%s': nothing to reload (%s); the service "
                        "will load the new certificate when it starts",
                        cfg->name, err);
-            return;
+            return false;
         }
         if (r < 0) {
             log_error("Identity '%s': the reload action failed: %s; the new "
@@ -386,15 +383,14 @@ static void deliver_after(struct identity *id, struct keygen *g)
             id->verify_state = -1;
             snprintf(id->last_error, sizeof(id->last_error), "reload: %s", err);
             pthread_mutex_unlock(&id->lock);
-            return;
+            return false;
         }
         log_info("Identity '%s': reload action done", cfg->name);
     }
     if (cfg->n_verify_endpoints == 0) {
         /* Nothing can tell whether the service loaded it: take the reload
          * (or the files) as delivery. */
-        identity_confirm_served(id);
-        return;
+        return true;
     }
     for (size_t i = 0; i < cfg->n_verify_endpoints; i++) {
         char host[256];
@@ -435,7 +431,7 @@ static void deliver_after(struct identity *id, struct keygen *g)
                      "%s does not serve serial %s", cfg->verify_endpoints[i],
                      g->serial);
             pthread_mutex_unlock(&id->lock);
-            return;
+            return false;
         }
     }
     pthread_mutex_lock(&id->lock);
@@ -444,7 +440,24 @@ static void deliver_after(struct identity *id, struct keygen *g)
     pthread_mutex_unlock(&id->lock);
     log_info("Identity '%s': every endpoint serves serial %s", cfg->name,
              g->serial);
-    identity_confirm_served(id);
+    return true;
+}
+
+/* After a new certificate: deliver it to the identity's own files and to
+ * each [target]; the previous key generation stays usable until all of
+ * them serve the new certificate. */
+static void deliver_after(struct identity *id, struct keygen *g)
+{
+    bool pending, ok;
+
+    pthread_mutex_lock(&id->lock);
+    pending = id->delivery_pending;
+    pthread_mutex_unlock(&id->lock);
+    if (pending)
+        return; /* the files are not in place: nothing to load yet */
+    ok = deliver_implicit(id, g);
+    if (targets_deliver(id, g) && ok)
+        identity_confirm_served(id);
 }
 
 /* --- one job ----------------------------------------------------------- */
