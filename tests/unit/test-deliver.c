@@ -288,6 +288,47 @@ static void t_pidfile_cases(void)
     wait_child(live, 5000);
 }
 
+/* postmaster.pid: the PID on the first line, more lines after it (over
+ * the 64-byte limit of a plain pidfile). */
+static void t_pidfile_first_line(void)
+{
+    static const char pm[] = "4242\n/var/lib/postgresql/15/main\n1733300000\n"
+                             "5432\n/var/run/postgresql\n127.0.0.1\n"
+                             "  5432001    131072\nready   \n";
+    char path[128], err[256];
+    pid_t pid = 0;
+
+    tpath(path, sizeof(path), "postmaster.pid");
+    write_file(path, pm, sizeof(pm) - 1, 0600);
+    CU_ASSERT_EQUAL(deliver_read_pidfile(path, &pid, NULL, err, sizeof(err)),
+                    -EBADMSG);
+    CU_ASSERT_EQUAL(deliver_read_pidfile_first_line(path, &pid, NULL, err,
+                                                    sizeof(err)),
+                    0);
+    CU_ASSERT_EQUAL(pid, 4242);
+    /* the first line must still be a PID alone */
+    write_file(path, "42 x\nmore\n", 10, 0600);
+    CU_ASSERT_EQUAL(deliver_read_pidfile_first_line(path, &pid, NULL, err,
+                                                    sizeof(err)),
+                    -EBADMSG);
+    write_file(path, "\n4242\n", 6, 0600);
+    CU_ASSERT_EQUAL(deliver_read_pidfile_first_line(path, &pid, NULL, err,
+                                                    sizeof(err)),
+                    -EBADMSG);
+    /* still bounded */
+    {
+        char big[DELIVER_PIDFILE_LONG_MAX + 10];
+
+        memset(big, 'x', sizeof(big));
+        memcpy(big, "4242\n", 5);
+        write_file(path, big, sizeof(big), 0600);
+        CU_ASSERT_EQUAL(deliver_read_pidfile_first_line(path, &pid, NULL, err,
+                                                        sizeof(err)),
+                        -EBADMSG);
+    }
+    unlink(path);
+}
+
 static void t_signal_delivered(void)
 {
     char pf[128], marker[128], buf[16], err[512];
@@ -594,6 +635,8 @@ struct tls_srv {
     SSL_CTX *ctx;          /* what new connections get */
     char last_sni[256];    /* what the last client sent ("" for none) */
     unsigned handshakes;
+    char pg_answer;        /* != 0: PostgreSQL STARTTLS, answer this byte */
+    unsigned pg_requests;  /* well-formed SSLRequests seen */
 };
 
 static int sni_cb(SSL *ssl, int *al, void *arg)
@@ -636,6 +679,22 @@ static void *srv_main(void *arg)
 
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        }
+        if (s->pg_answer) {
+            static const unsigned char want[8] = { 0, 0, 0, 8, 0x04, 0xd2,
+                                                   0x16, 0x2f };
+            unsigned char req[8];
+
+            if (recv(fd, req, 8, MSG_WAITALL) != 8 ||
+                memcmp(req, want, 8) != 0 ||
+                send(fd, &s->pg_answer, 1, MSG_NOSIGNAL) != 1 ||
+                s->pg_answer != 'S') {
+                close(fd);
+                continue;
+            }
+            pthread_mutex_lock(&s->lock);
+            s->pg_requests++;
+            pthread_mutex_unlock(&s->lock);
         }
         pthread_mutex_lock(&s->lock);
         ctx = s->ctx;
@@ -797,6 +856,59 @@ static void t_endpoint(void)
     X509_free(a);
     X509_free(b);
     X509_free(a_twin);
+    EVP_PKEY_free(key);
+}
+
+/* PostgreSQL's STARTTLS: SSLRequest, 'S', then TLS; 'N' is refused with
+ * a reason; a server that speaks TLS at once is not PostgreSQL. */
+static void t_endpoint_starttls_postgres(void)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *a, *b;
+    struct tls_srv s;
+    char serial[64], err[512];
+    struct deliver_endpoint e = { .host = "127.0.0.1", .sni = "db.internal.test",
+                                  .starttls = DELIVER_STARTTLS_POSTGRES };
+
+    CU_ASSERT_FATAL(key != NULL);
+    a = make_cert(key, 0x5A, "db.internal.test");
+    b = make_cert(key, 0x5B, "db.internal.test");
+    srv_start(&s, srv_ctx(&s, a, key, 0));
+    pthread_mutex_lock(&s.lock);
+    s.pg_answer = 'S';
+    pthread_mutex_unlock(&s.lock);
+    e.port = s.port;
+    CU_ASSERT_EQUAL(deliver_check_endpoint(&e, a, 5000, serial, sizeof(serial),
+                                           err, sizeof(err)),
+                    1);
+    CU_ASSERT_EQUAL(deliver_check_endpoint(&e, b, 5000, serial, sizeof(serial),
+                                           err, sizeof(err)),
+                    0);
+    CU_ASSERT_STRING_EQUAL(serial, "5A");
+    pthread_mutex_lock(&s.lock);
+    CU_ASSERT_EQUAL(s.pg_requests, 2);
+    s.pg_answer = 'N';
+    pthread_mutex_unlock(&s.lock);
+    CU_ASSERT_EQUAL(deliver_check_endpoint(&e, a, 5000, NULL, 0, err,
+                                           sizeof(err)),
+                    -EPROTO);
+    CU_ASSERT(strstr(err, "with 'N'") != NULL);
+    pthread_mutex_lock(&s.lock);
+    s.pg_answer = 'E'; /* an ErrorResponse: an old or odd server */
+    pthread_mutex_unlock(&s.lock);
+    CU_ASSERT_EQUAL(deliver_check_endpoint(&e, a, 5000, NULL, 0, err,
+                                           sizeof(err)),
+                    -EPROTO);
+    CU_ASSERT(strstr(err, "0x45") != NULL);
+    /* a plain TLS server does not answer the SSLRequest with 'S' */
+    pthread_mutex_lock(&s.lock);
+    s.pg_answer = 0;
+    pthread_mutex_unlock(&s.lock);
+    CU_ASSERT(deliver_check_endpoint(&e, a, 2000, NULL, 0, err, sizeof(err)) <
+              0);
+    srv_stop(&s);
+    X509_free(a);
+    X509_free(b);
     EVP_PKEY_free(key);
 }
 
@@ -967,6 +1079,7 @@ int cu_register(void)
     static const struct cu_test pid_tests[] = {
         { "parse_pid", t_parse_pid },
         { "pidfile_cases", t_pidfile_cases },
+        { "pidfile_first_line", t_pidfile_first_line },
         { "signal_delivered", t_signal_delivered },
         { NULL, NULL },
     };
@@ -980,6 +1093,7 @@ int cu_register(void)
     static const struct cu_test ep_tests[] = {
         { "parse_endpoint", t_parse_endpoint },
         { "endpoint", t_endpoint },
+        { "endpoint_starttls_postgres", t_endpoint_starttls_postgres },
         { "endpoint_unreachable", t_endpoint_unreachable },
         { "teardown", t_teardown },
         { NULL, NULL },
