@@ -6,6 +6,8 @@
  *   deliver-tool signal PIDFILE SIG             SIG: HUP, SIGHUP or a number
  *   deliver-tool exec TIMEOUT_MS /ABS/PROG [ARG...]
  *   deliver-tool check HOST:PORT SNI|- CERTFILE [TIMEOUT_MS]
+ *   deliver-tool systemd-reload UNIT TIMEOUT_MS   (DBUS_SYSTEM_BUS_ADDRESS
+ *                                                  picks the bus)
  *
  * check compares the leaf HOST:PORT serves with the first certificate of
  * CERTFILE (PEM) and prints "match SERIAL" or "mismatch SERIAL" (the one
@@ -33,7 +35,8 @@ static int usage(void)
     fprintf(stderr,
             "usage: deliver-tool [-t] signal PIDFILE SIG\n"
             "       deliver-tool [-t] exec TIMEOUT_MS /ABS/PROG [ARG...]\n"
-            "       deliver-tool [-t] check HOST:PORT SNI|- CERTFILE [TIMEOUT_MS]\n");
+            "       deliver-tool [-t] check HOST:PORT SNI|- CERTFILE [TIMEOUT_MS]\n"
+            "       deliver-tool [-t] systemd-reload UNIT TIMEOUT_MS\n");
     return 64;
 }
 
@@ -118,6 +121,14 @@ int main(int argc, char **argv)
                                     .argv = argv + 3 };
 
         if (parse_long(argv[2], &a.timeout_ms) < 0)
+            return usage();
+        r = deliver_run_action(&a, err, sizeof(err));
+        rc = r < 0 ? 2 : 0;
+    } else if (strcmp(argv[1], "systemd-reload") == 0 && argc == 4) {
+        struct deliver_action a = { .type = DELIVER_ACTION_SYSTEMD,
+                                    .unit = argv[2] };
+
+        if (parse_long(argv[3], &a.timeout_ms) < 0)
             return usage();
         r = deliver_run_action(&a, err, sizeof(err));
         rc = r < 0 ? 2 : 0;
