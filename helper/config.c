@@ -1608,4 +1608,7 @@ void cfg_dump(const struct cfg *c, FILE *f)
             fputc('\n', f);
         }
     }
+    for (size_t i = 0; i < c->n_ids; i++)
+        for (size_t j = 0; j < c->ids[i].n_targets; j++)
+            cfg_target_dump(&c->ids[i].targets[j], f);
 }

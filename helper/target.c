@@ -457,6 +457,55 @@ void cfg_target_free(struct cfg_target *t)
     *t = (struct cfg_target){ 0 };
 }
 
+void cfg_target_dump(const struct cfg_target *t, FILE *f)
+{
+    const char *files[3][2] = { { "chain-file", t->chain_file },
+                                { "ref-file", t->ref_file },
+                                { "combined-file", t->combined_file } };
+
+    fprintf(f, "\n[target %s]\nidentity = %s\n", t->name, t->identity);
+    for (int i = 0; i < 3; i++)
+        if (files[i][1])
+            fprintf(f, "%s = %s\n", files[i][0], files[i][1]);
+    if (t->uid != (uid_t)-1)
+        fprintf(f, "owner = %u\n", (unsigned)t->uid);
+    if (t->gid != (gid_t)-1)
+        fprintf(f, "group = %u\n", (unsigned)t->gid);
+    fprintf(f, "mode = %04o\n", (unsigned)t->mode);
+    for (size_t i = 0; i < t->n_actions; i++) {
+        const struct cfg_target_action *a = &t->actions[i];
+
+        switch (a->type) {
+        case DELIVER_ACTION_SIGNAL:
+            fprintf(f, "action = signal %s %s%s\n",
+                    sigabbrev_np(a->signo) ? sigabbrev_np(a->signo) : "?",
+                    a->pidfile,
+                    a->pid_first_line ? " first-line" : "");
+            break;
+        case DELIVER_ACTION_EXEC:
+            fprintf(f, "action = exec");
+            for (size_t j = 0; j < a->n_argv; j++)
+                fprintf(f, " %s", a->argv[j]);
+            fputc('\n', f);
+            break;
+        case DELIVER_ACTION_SYSTEMD:
+            fprintf(f, "action = systemd-reload %s\n", a->unit);
+            break;
+        case DELIVER_ACTION_HAPROXY:
+            fprintf(f, "action = haproxy %s%s%s\n", a->socket,
+                    a->crt ? " crt=" : "", a->crt ? a->crt : "");
+            break;
+        case DELIVER_ACTION_NONE:
+            break;
+        }
+    }
+    fprintf(f, "action-timeout = %llds\n", (long long)t->action_timeout_s);
+    for (size_t i = 0; i < t->n_verify; i++)
+        fprintf(f, "verify = %s\n", t->verify[i].text);
+    fprintf(f, "verify-timeout = %llds\nverify-tries = %u\n",
+            (long long)t->verify_timeout_s, t->verify_tries);
+}
+
 /* --- escalation --------------------------------------------------------- */
 
 static int verify_tries(const struct target_ops *ops, void *ud, unsigned tries,

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "deliver.h"
@@ -90,6 +91,9 @@ int cfg_target_finish(struct cfg_target *t, unsigned *ret_line, char *err,
                       size_t errlen);
 
 void cfg_target_free(struct cfg_target *t);
+
+/* Print the section as shortcertd understood it (--dump-config). */
+void cfg_target_dump(const struct cfg_target *t, FILE *f);
 
 /* Parse one action value ("signal HUP /run/x.pid [first-line]", "exec
  * /abs/prog arg...", "systemd-reload unit.service", "haproxy SOCKET

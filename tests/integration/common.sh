@@ -140,3 +140,178 @@ status_json() {
 ctl() {
 	"$BUILD/helper/shortcertctl" -s "$T/run/admin.sock" "$@"
 }
+
+# renewals ID : how many renewals of identity ID shortcertd ($D) has logged.
+renewals() { grep -c "AUDIT renewed identity=$1 " "$H/run/$D.log" || true; }
+
+_renewed_since() { (($(renewals "$1") >= $2 + $3)); }
+
+# load_through_renewals ID N SECONDS LOOP : run `LOOP SECONDS` (a client
+# loop printing one line per attempt: "ok WHAT [SERIAL]" or "FAIL WHAT
+# ...") into $T/clients.log in the background, wait until shortcertd has
+# renewed ID N more times, then for the loop to end.  Sets ok and bad (the
+# counts) and renewed (the serials of those renewals, one per line).
+load_through_renewals() {
+	local id=$1 n=$2 secs=$3 loopfn=$4 base cpid
+	base=$(renewals "$id")
+	"$loopfn" "$secs" >"$T/clients.log" &
+	cpid=$!
+	H_WAIT_TRIES=$((secs * 10 + 300)) H_WAIT_SLEEP=0.1 h_wait _renewed_since "$id" "$base" "$n" ||
+		{ kill "$cpid"; fail "fewer than $n renewals of $id"; }
+	wait "$cpid"
+	ok=$(grep -c '^ok' "$T/clients.log" || true)
+	bad=$(grep -c '^FAIL' "$T/clients.log" || true)
+	renewed=$(grep "AUDIT renewed identity=$id " "$H/run/$D.log" | tail -n +$((base + 1)) |
+		grep -o 'serial=[0-9A-F]*' | cut -d= -f2)
+}
+
+# assert_serials_seen : every serial in $renewed reached a client (third
+# field of an "ok" line of $T/clients.log), except perhaps the last, which
+# may have come after the loop ended.
+assert_serials_seen() {
+	local s last
+	last=$(tail -1 <<<"$renewed")
+	for s in $renewed; do
+		awk '$1 == "ok" { print $3 }' "$T/clients.log" | contains "^$s$" || {
+			[[ $s == "$last" ]] || fail "clients never saw serial $s"
+		}
+	done
+}
+
+# --- PostgreSQL 15 as a peer (t-41..t-43): $PG is its directory, port
+# $PG_PORT on 127.0.0.1 in the namespace, server name $PG_SNI; the chain
+# and key reference are $PG/tls/server.crt and server.ref (written by
+# shortcertd's [target]).
+PGBIN=/usr/lib/postgresql/15/bin
+PG_PORT=5432
+PG_SNI=db.internal.test
+
+# pg_init : initdb into $PG as the postgres user (trust, no fsync).
+pg_init() {
+	PG=$T/pg
+	[[ -x $PGBIN/postgres ]] || fail "postgresql-15 is not installed (scripts/install-deps test)"
+	mkdir -p "$PG/tls" "$PG/sock" "$PG/data"
+	chmod 755 "$T" "$PG"
+	chown postgres:postgres "$PG/tls" "$PG/sock" "$PG/data"
+	chmod 700 "$PG/data"
+	runuser -u postgres -- "$PGBIN/initdb" -D "$PG/data" -A trust -U postgres --no-sync >"$T/initdb.log" 2>&1 ||
+		{ tail -5 "$T/initdb.log"; fail "initdb failed"; }
+}
+
+# pg_start NAME OPENSSL_CONF : ssl = on with the pair, hostssl for
+# 127.0.0.1, ECDHE only; the postmaster runs as postgres under h_bg NAME
+# (setpriv execs, so the recorded PID is the postmaster) with OPENSSL_CONF
+# in its environment; waits until psql gets TLS.
+pg_start() {
+	local name=$1 oc=$2
+	chmod 644 "$oc"
+	cat >>"$PG/data/postgresql.conf" <<-EOC
+		listen_addresses = '127.0.0.1'
+		port = $PG_PORT
+		unix_socket_directories = '$PG/sock'
+		ssl = on
+		ssl_cert_file = '$PG/tls/server.crt'
+		ssl_key_file = '$PG/tls/server.ref'
+		ssl_ciphers = 'ECDHE+AESGCM:ECDHE+CHACHA20'
+		ssl_min_protocol_version = 'TLSv1.2'
+		fsync = off
+	EOC
+	echo "hostssl all all 127.0.0.1/32 trust" >>"$PG/data/pg_hba.conf"
+	h_bg "$name" env OPENSSL_CONF="$oc" setpriv --reuid=postgres --regid=postgres --init-groups -- \
+		"$PGBIN/postgres" -D "$PG/data"
+	H_WAIT_TRIES=100 H_WAIT_SLEEP=0.1 h_wait pg_ready || { tail -20 "$H/run/$name.log"; fail "postgres did not come up with TLS"; }
+}
+
+# pg_check : one psql connection, sslmode=verify-full; prints "t" when the
+# session is on TLS.
+pg_check() {
+	h_ns timeout 10 psql "host=$PG_SNI hostaddr=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=verify-full sslrootcert=$H_CA_ROOT connect_timeout=5" \
+		-Atc "select ssl from pg_stat_ssl where pid = pg_backend_pid()"
+}
+pg_ready() { [[ $(pg_check) == t ]]; }
+
+# pg_serial : the serial postgres serves (s_client -starttls postgres,
+# chain and name verified).
+pg_serial() {
+	local out
+	out=$(h_ns timeout 10 openssl s_client -starttls postgres -connect "127.0.0.1:$PG_PORT" -servername "$PG_SNI" \
+		-verify_return_error -verify_hostname "$PG_SNI" -CAfile "$H_CA_ROOT" -no-CApath -no-CAstore </dev/null 2>&1) || return 1
+	contains "Verify return code: 0 (ok)" <<<"$out" || return 1
+	openssl x509 -noout -serial <<<"$out" | cut -d= -f2
+}
+
+# pg_stop NAME : fast shutdown.
+pg_stop() {
+	local pm
+	pm=$(h_pid "$1")
+	h_kill "$1" INT
+	H_WAIT_TRIES=100 h_wait bash -c "! kill -0 $pm" || true
+	h_kill "$1"
+}
+
+# --- haproxy 2.6 as a peer (t-40, t-43): master-worker, 2 threads, the
+# worker as haproxy, the worker's stats socket at DIR/admin.sock and the
+# master CLI at DIR/master.sock.
+
+# hp_start NAME DIR PORT CRT OPENSSL_CONF : write DIR/haproxy.cfg (a TLS
+# frontend on 127.0.0.1:PORT with `crt CRT`, ECDHE only, answering "hello
+# from haproxy"), check it, start it under h_bg NAME (the PID is the
+# master) and wait until a worker runs and the port accepts connections.
+hp_start() {
+	local name=$1 dir=$2 port=$3 crt=$4 oc=$5
+	command -v haproxy >/dev/null || fail "haproxy is not installed (scripts/install-deps test)"
+	cat >"$dir/haproxy.cfg" <<-EOC
+		global
+		    master-worker
+		    nbthread 2
+		    user haproxy
+		    group haproxy
+		    pidfile $dir/haproxy.pid
+		    stats socket $dir/admin.sock mode 600 level admin
+		    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384
+		    ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384
+		defaults
+		    mode http
+		    timeout connect 5s
+		    timeout client 10s
+		    timeout server 10s
+		frontend fe_tls
+		    bind 127.0.0.1:$port ssl crt $crt
+		    http-request return status 200 content-type text/plain string "hello from haproxy"
+	EOC
+	h_ns env OPENSSL_CONF="$oc" haproxy -c -f "$dir/haproxy.cfg" >>"$H/run/$name.log" 2>&1 ||
+		{ tail -20 "$H/run/$name.log"; fail "haproxy -c refused the configuration"; }
+	h_bg "$name" env OPENSSL_CONF="$oc" haproxy -db -f "$dir/haproxy.cfg" -S "$dir/master.sock"
+	H_WAIT_TRIES=100 H_WAIT_SLEEP=0.1 h_wait _hp_ready "$(h_pid "$name")" "$port" ||
+		{ tail -20 "$H/run/$name.log"; fail "haproxy did not come up"; }
+}
+_hp_ready() { [[ -n $(hp_workers "$1") ]] && h_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$2"; }
+
+# hp_workers MASTER_PID : the worker PIDs, on one line.
+hp_workers() { echo $(h_nginx_workers_of "$1"); }
+
+# hp_reloads DIR WORKER_PID : the reload count the master CLI reports.
+hp_reloads() {
+	echo "show proc" | h_ns socat stdio "unix-connect:$1/master.sock" | awk -v w="$2" '$1 == w { print $3 }'
+}
+
+# pg_target ID MODE [LINE...] : append a [target postgres] for identity ID
+# to $T/sc.conf: the pair in $PG/tls as postgres:postgres MODE, SIGHUP to
+# postmaster.pid's first line, verified through STARTTLS; each LINE is
+# added as is.
+pg_target() {
+	local id=$1 mode=$2
+	shift 2
+	printf '\n[target postgres]\nidentity = %s\nchain-file = %s\nref-file = %s\n' "$id" "$PG/tls/server.crt" "$PG/tls/server.ref" >>"$T/sc.conf"
+	printf 'owner = postgres\ngroup = postgres\nmode = %s\n' "$mode" >>"$T/sc.conf"
+	printf 'action = signal HUP %s first-line\n' "$PG/data/postmaster.pid" >>"$T/sc.conf"
+	printf '%s\n' "$@" "verify = 127.0.0.1:$PG_PORT starttls=postgres sni=$PG_SNI" >>"$T/sc.conf"
+}
+
+# hp_target ID DIR PORT SNI : append a [target haproxy] for identity ID to
+# $T/sc.conf: the combined PEM DIR/ID.pem (group haproxy, 0640), hot update
+# on DIR/admin.sock, verified on 127.0.0.1:PORT with SNI.
+hp_target() {
+	printf '\n[target haproxy]\nidentity = %s\ncombined-file = %s/%s.pem\ngroup = haproxy\nmode = 0640\n' "$1" "$2" "$1" >>"$T/sc.conf"
+	printf 'action = haproxy %s/admin.sock\nverify = 127.0.0.1:%s sni=%s\nverify-tries = 20\n' "$2" "$3" "$4" >>"$T/sc.conf"
+}
