@@ -1280,13 +1280,40 @@ static int check_output_clash(struct pstate *ps)
     return 0;
 }
 
+/* Who else writes path: an identity's own file or an attached target's
+ * (named in who), or NULL. */
+static const char *output_owner(struct pstate *ps, const char *path,
+                                char *who, size_t wl)
+{
+    for (size_t i = 0; i < ps->n_ids; i++) {
+        const struct cfg_identity *id = &ps->ids[i].id;
+
+        if ((id->chain.path && strcmp(id->chain.path, path) == 0) ||
+            (id->ref.path && strcmp(id->ref.path, path) == 0)) {
+            snprintf(who, wl, "[identity %s]", id->name);
+            return who;
+        }
+        for (size_t j = 0; j < id->n_targets; j++) {
+            const struct cfg_target *t = &id->targets[j];
+            const char *f[3] = { t->chain_file, t->ref_file, t->combined_file };
+
+            for (int x = 0; x < 3; x++)
+                if (f[x] && strcmp(f[x], path) == 0) {
+                    snprintf(who, wl, "[target %s]", t->name);
+                    return who;
+                }
+        }
+    }
+    return NULL;
+}
+
 /* Check each [target] and move it to its identity (ps->targets is emptied;
  * on error the rest stay there to be freed). */
 static int attach_targets(struct pstate *ps)
 {
     const char *state = ps->cfg->state_dir ? ps->cfg->state_dir
                                            : SHORTCERT_DEFAULT_STATEDIR;
-    char err[CFG_ERR_MAX];
+    char err[CFG_ERR_MAX], who[200];
     size_t done = 0;
     int r = 0;
 
@@ -1316,14 +1343,22 @@ static int attach_targets(struct pstate *ps)
             const unsigned fl[3] = { t->chain_line, t->ref_line,
                                      t->combined_line };
 
-            for (int x = 0; x < 3 && r == 0; x++)
+            for (int x = 0; x < 3 && r == 0; x++) {
+                const char *other =
+                    f[x] ? output_owner(ps, f[x], who, sizeof(who)) : NULL;
+
                 if (f[x] && path_inside(f[x], state)) {
                     perr(ps, fl[x],
                          "[target %s]: %s is inside the state directory "
                          "%s, which holds the private keys",
                          t->name, f[x], state);
                     r = -EINVAL;
+                } else if (other) {
+                    perr(ps, fl[x], "[target %s]: %s is also written by %s",
+                         t->name, f[x], other);
+                    r = -EINVAL;
                 }
+            }
             if (r < 0)
                 break;
         }

@@ -199,6 +199,12 @@ static void t_errors(void)
         { ID_API "[target x]\nidentity = api\nchain-file = /var/lib/shortcert/k\n",
           "t.conf:10: [target x]: /var/lib/shortcert/k is inside the state "
           "directory" },
+        { ID_API "[target x]\nidentity = api\nchain-file = /etc/ssl/api.crt\n",
+          "t.conf:10: [target x]: /etc/ssl/api.crt is also written by "
+          "[identity api]" },
+        { ID_API "[target x]\nidentity = api\nchain-file = /a/c\n"
+                 "[target y]\nidentity = api\ncombined-file = /a/c\n",
+          "t.conf:13: [target y]: /a/c is also written by [target x]" },
         { ID_API "[target x]\nidentity = api\nchain-file = /a/c\n"
                  "[target x]\nidentity = api\nchain-file = /a/d\n",
           "t.conf:11: target 'x' is defined twice (first at line 8)" },
