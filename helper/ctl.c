@@ -45,8 +45,9 @@ static void usage(FILE *f)
             "      --version       show the version\n"
             "\n"
             "Exit status: 0 on success; 1 on failure; 2 on a usage error;\n"
-            "status exits 3 if an identity has no valid certificate or its\n"
-            "files are not written; wait exits 1 when it times out.\n",
+            "status exits 3 if an identity has no valid certificate, its\n"
+            "files are not written, or a delivery target does not serve it;\n"
+            "wait exits 1 when it times out.\n",
             SHORTCERT_DEFAULT_ADMIN_SOCKET, SHORTCERT_DEFAULT_CONFIG);
 }
 
@@ -183,6 +184,24 @@ static int print_status(json_t *root, bool as_json)
             printf("  NOT DELIVERED: the service files are not up to date\n");
         if (json_object_get(id, "last_error"))
             printf("  last error: %s\n", jstr(id, "last_error", ""));
+        {
+            json_t *tg = json_object_get(id, "targets"), *t;
+            size_t ti;
+
+            json_array_foreach(tg, ti, t) {
+                printf("  target %s: %s (delivered %lld, failed %lld, verify "
+                       "failures %lld)%s%s\n",
+                       jstr(t, "name", "?"), jstr(t, "result", "?"),
+                       (long long)json_integer_value(json_object_get(t, "deliveries_ok")),
+                       (long long)json_integer_value(json_object_get(t, "deliveries_failed")),
+                       (long long)json_integer_value(json_object_get(t, "verify_failures")),
+                       json_object_get(t, "reason") ? ": " : "",
+                       jstr(t, "reason", ""));
+                if (strcmp(jstr(t, "result", ""), "not-served") == 0 ||
+                    strcmp(jstr(t, "result", ""), "write-failed") == 0)
+                    bad = 1;
+            }
+        }
     }
     return bad ? 3 : 0;
 }
