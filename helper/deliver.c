@@ -1312,7 +1312,8 @@ static int run_haproxy(const struct deliver_action *a, char *err, size_t errlen)
 {
     _cleanup_free_ char *cmd = NULL, *reply = NULL;
     int64_t deadline = now_ms() + a->timeout_ms;
-    size_t cl, plen, pl;
+    size_t cl, plen, pl, size;
+    const char *pre;
     int r;
 
     if (!a->socket || !a->cert_path || !a->cert_path[0] ||
@@ -1323,21 +1324,24 @@ static int run_haproxy(const struct deliver_action *a, char *err, size_t errlen)
                "lines)");
         return -EINVAL;
     }
+    /* Through the master CLI, "@1 " sends the command to the current
+     * worker (relative PID 1: the newest one). */
+    pre = a->haproxy_master ? "@1 " : "";
     plen = strlen(a->cert_path);
     pl = a->payload_len;
-    /* "set ssl cert PATH <<\n" PAYLOAD "\n" "\n": the empty line ends it */
-    cl = 13 + plen + 4 + pl + 2;
-    cmd = malloc(cl + 1);
+    /* "[@1 ]set ssl cert PATH <<\n" PAYLOAD "\n" "\n": the empty line ends
+     * it; the commit and abort lines are shorter. */
+    size = strlen(pre) + 13 + plen + 4 + pl + 2 + 1;
+    cmd = malloc(size);
     reply = malloc(DELIVER_HAPROXY_REPLY_MAX + 1);
     if (!cmd || !reply) {
         seterr(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    memcpy(cmd, "set ssl cert ", 13);
-    memcpy(cmd + 13, a->cert_path, plen);
-    memcpy(cmd + 13 + plen, " <<\n", 4);
-    memcpy(cmd + 17 + plen, a->payload, pl);
-    cl = 17 + plen + pl;
+    cl = (size_t)snprintf(cmd, size, "%sset ssl cert %s <<\n", pre,
+                          a->cert_path);
+    memcpy(cmd + cl, a->payload, pl);
+    cl += pl;
     if (cmd[cl - 1] != '\n')
         cmd[cl++] = '\n';
     cmd[cl++] = '\n';
@@ -1346,8 +1350,8 @@ static int run_haproxy(const struct deliver_action *a, char *err, size_t errlen)
                      err, errlen);
     if (r < 0)
         goto abort;
-    cl = (size_t)snprintf(cmd, 13 + plen + 4 + pl + 2 + 1,
-                          "commit ssl cert %s\n", a->cert_path);
+    cl = (size_t)snprintf(cmd, size, "%scommit ssl cert %s\n", pre,
+                          a->cert_path);
     r = haproxy_step(a->socket, DELIVER_HAPROXY_COMMIT, cmd, cl, deadline,
                      reply, err, errlen);
     if (r < 0)
@@ -1358,8 +1362,8 @@ static int run_haproxy(const struct deliver_action *a, char *err, size_t errlen)
 abort:
     /* Leave no half-done transaction behind (best effort, its own
      * deadline: the first one may be spent). */
-    cl = (size_t)snprintf(cmd, 13 + plen + 4 + pl + 2 + 1,
-                          "abort ssl cert %s\n", a->cert_path);
+    cl = (size_t)snprintf(cmd, size, "%sabort ssl cert %s\n", pre,
+                          a->cert_path);
     (void)haproxy_command(a->socket, cmd, cl, now_ms() + 2000, reply,
                           DELIVER_HAPROXY_REPLY_MAX + 1);
     return r;

@@ -53,6 +53,8 @@ struct deliver_action {
     const char *unit;    /* SYSTEMD: e.g. "nginx.service" */
     const char *socket;  /* HAPROXY: the stats socket ("@name": abstract) */
     const char *cert_path; /* HAPROXY: the crt path as haproxy knows it */
+    bool haproxy_master; /* HAPROXY: socket is the master CLI (-S): the
+                            commands go to the worker with "@1 " */
     const char *payload; /* HAPROXY: chain then key reference, PEM */
     size_t payload_len;
 };

@@ -136,6 +136,7 @@ static int op_act(void *ud, size_t i, char *err, size_t errlen)
         .unit = ca->unit,
         .socket = ca->socket,
         .cert_path = ca->crt ? ca->crt : c->t->combined_file,
+        .haproxy_master = ca->master,
         .payload = c->payload,
         .payload_len = c->payload_len,
     };

@@ -143,11 +143,22 @@ int cfg_target_parse_action(const char *value, struct cfg_target_action *a,
         if (!t.unit)
             return -ENOMEM;
     } else if (strcmp(w[0], "haproxy") == 0) {
+        const char *crt = NULL;
+
         t.type = DELIVER_ACTION_HAPROXY;
-        if (n < 2 || n > 3 || (n == 3 && strncmp(w[2], "crt=", 4) != 0))
-            return terr(err, errlen, "action: use 'haproxy STATS-SOCKET "
-                        "[crt=PATH]' (the socket of 'stats socket ... level "
-                        "admin'; '@name' for an abstract socket)");
+        for (size_t i = 2; i < n; i++) {
+            if (strncmp(w[i], "crt=", 4) == 0 && !crt)
+                crt = w[i] + 4;
+            else if (strcmp(w[i], "master") == 0 && !t.master)
+                t.master = true;
+            else
+                n = 0; /* unknown or repeated option */
+        }
+        if (n < 2)
+            return terr(err, errlen, "action: use 'haproxy SOCKET [crt=PATH] "
+                        "[master]' (the worker's 'stats socket ... level "
+                        "admin', or with 'master' the master CLI; '@name' for "
+                        "an abstract socket)");
         if (w[1][0] == '@') {
             if (!w[1][1] || strlen(w[1]) > 100)
                 return terr(err, errlen, "action: invalid abstract socket "
@@ -160,12 +171,12 @@ int cfg_target_parse_action(const char *value, struct cfg_target_action *a,
                 return terr(err, errlen, "action: the haproxy socket must be "
                             "an absolute path or '@name', got '%s'", w[1]);
         }
-        if (r == 0 && n == 3) {
-            r = abs_path(w[2] + 4, &t.crt);
+        if (r == 0 && crt) {
+            r = abs_path(crt, &t.crt);
             if (r == -EINVAL) {
                 cfg_target_action_free(&t);
                 return terr(err, errlen, "action: crt= must be an absolute "
-                            "path, got '%s'", w[2] + 4);
+                            "path, got '%s'", crt);
             }
         }
         if (r < 0) {
@@ -492,8 +503,9 @@ void cfg_target_dump(const struct cfg_target *t, FILE *f)
             fprintf(f, "action = systemd-reload %s\n", a->unit);
             break;
         case DELIVER_ACTION_HAPROXY:
-            fprintf(f, "action = haproxy %s%s%s\n", a->socket,
-                    a->crt ? " crt=" : "", a->crt ? a->crt : "");
+            fprintf(f, "action = haproxy %s%s%s%s\n", a->socket,
+                    a->crt ? " crt=" : "", a->crt ? a->crt : "",
+                    a->master ? " master" : "");
             break;
         case DELIVER_ACTION_NONE:
             break;

@@ -43,6 +43,7 @@ struct cfg_target_action {
     /* HAPROXY */
     char *socket;
     char *crt; /* NULL: the target's combined-file */
+    bool master; /* the socket is haproxy's master CLI */
 };
 
 struct cfg_target_verify {
@@ -97,7 +98,7 @@ void cfg_target_dump(const struct cfg_target *t, FILE *f);
 
 /* Parse one action value ("signal HUP /run/x.pid [first-line]", "exec
  * /abs/prog arg...", "systemd-reload unit.service", "haproxy SOCKET
- * [crt=PATH]") or one verify value ("HOST:PORT [sni=NAME]
+ * [crt=PATH] [master]") or one verify value ("HOST:PORT [sni=NAME]
  * [starttls=postgres]").  Exposed for the unit tests and the fuzz target. */
 int cfg_target_parse_action(const char *value, struct cfg_target_action *a,
                             char *err, size_t errlen);

@@ -77,6 +77,7 @@ static void t_good(void)
                           "mode = 0640\n"
                           "action = haproxy /run/haproxy/admin.sock\n"
                           "action = systemd-reload haproxy.service\n"
+                          "action = haproxy @hapm master crt=/etc/h.pem\n"
                           "verify = 127.0.0.1:8443 sni=api.internal.test\n"
                           "\n[target pg]\n"
                           "identity = api\n"
@@ -104,7 +105,12 @@ static void t_good(void)
     CU_ASSERT_EQUAL(t->uid, (uid_t)-1);
     CU_ASSERT_EQUAL(t->gid, 106);
     CU_ASSERT_EQUAL(t->mode, 0640);
-    CU_ASSERT_EQUAL_FATAL(t->n_actions, 2);
+    CU_ASSERT_EQUAL_FATAL(t->n_actions, 3);
+    CU_ASSERT_EQUAL(t->actions[2].type, DELIVER_ACTION_HAPROXY);
+    CU_ASSERT_STRING_EQUAL(t->actions[2].socket, "@hapm");
+    CU_ASSERT_STRING_EQUAL(t->actions[2].crt, "/etc/h.pem");
+    CU_ASSERT(t->actions[2].master);
+    CU_ASSERT(!t->actions[0].master);
     CU_ASSERT_EQUAL(t->actions[0].type, DELIVER_ACTION_HAPROXY);
     CU_ASSERT_STRING_EQUAL(t->actions[0].socket, "/run/haproxy/admin.sock");
     CU_ASSERT_PTR_NULL(t->actions[0].crt);
@@ -175,6 +181,9 @@ static void t_errors(void)
         { ID_API "[target x]\nidentity = api\nchain-file = /a/c\n"
                  "action = haproxy /run/h.sock\n",
           "t.conf:11: [target x]: the haproxy action needs combined-file" },
+        { ID_API "[target x]\nidentity = api\ncombined-file = /a/c\n"
+                 "action = haproxy /h.sock master master\n",
+          "t.conf:11: action: use 'haproxy SOCKET [crt=PATH] [master]'" },
         { ID_API "[target x]\nidentity = api\naction = haproxy run/h.sock\n",
           "t.conf:10: action: the haproxy socket must be an absolute path" },
         { ID_API "[target x]\nidentity = api\nchain-file = /a/c\n"
@@ -449,9 +458,13 @@ static void *hp_main(void *arg)
             len += (size_t)n;
         h->got[i][len] = '\0';
         h->n_cmds++;
-        if (strncmp(h->got[i], "set ", 4) == 0)
+        const char *c = h->got[i];
+
+        if (strncmp(c, "@1 ", 3) == 0)
+            c += 3;
+        if (strncmp(c, "set ", 4) == 0)
             (void)!write(fd, h->set_reply, strlen(h->set_reply));
-        else if (strncmp(h->got[i], "commit ", 7) == 0)
+        else if (strncmp(c, "commit ", 7) == 0)
             (void)!write(fd, h->commit_reply, strlen(h->commit_reply));
         close(fd);
     }
@@ -522,6 +535,18 @@ static void t_haproxy_action(void)
     CU_ASSERT_STRING_EQUAL(err, "haproxy refused: unable to load the private key");
     CU_ASSERT_EQUAL(h.n_cmds, 3);
     CU_ASSERT_STRING_EQUAL(h.got[2], "abort ssl cert /etc/haproxy/api.pem\n");
+
+    /* through the master CLI: "@1 " before each command */
+    hp_start(&h, "Transaction created for certificate /etc/haproxy/api.pem!\n",
+             "Committing /etc/haproxy/api.pem.\nSuccess!\n");
+    a.socket = h.path;
+    a.haproxy_master = true;
+    CU_ASSERT_EQUAL(deliver_run_action(&a, err, sizeof(err)), 0);
+    hp_stop(&h);
+    CU_ASSERT_NSTRING_EQUAL(h.got[0], "@1 set ssl cert /etc/haproxy/api.pem <<\n",
+                            40);
+    CU_ASSERT_STRING_EQUAL(h.got[1], "@1 commit ssl cert /etc/haproxy/api.pem\n");
+    a.haproxy_master = false;
 
     /* no socket */
     a.socket = "/nonexistent/admin.sock";
