@@ -308,10 +308,13 @@ pg_target() {
 	printf '%s\n' "$@" "verify = 127.0.0.1:$PG_PORT starttls=postgres sni=$PG_SNI" >>"$T/sc.conf"
 }
 
-# hp_target ID DIR PORT SNI : append a [target haproxy] for identity ID to
-# $T/sc.conf: the combined PEM DIR/ID.pem (group haproxy, 0640), hot update
-# on DIR/admin.sock, verified on 127.0.0.1:PORT with SNI.
+# hp_target ID DIR PORT SNI [master] : append a [target haproxy] for
+# identity ID to $T/sc.conf: the combined PEM DIR/ID.pem (group haproxy,
+# 0640), hot update on the worker's DIR/admin.sock (with "master": on the
+# master CLI DIR/master.sock), verified on 127.0.0.1:PORT with SNI.
 hp_target() {
+	local sock="$2/admin.sock"
+	[[ ${5:-} == master ]] && sock="$2/master.sock master"
 	printf '\n[target haproxy]\nidentity = %s\ncombined-file = %s/%s.pem\ngroup = haproxy\nmode = 0640\n' "$1" "$2" "$1" >>"$T/sc.conf"
-	printf 'action = haproxy %s/admin.sock\nverify = 127.0.0.1:%s sni=%s\nverify-tries = 20\n' "$2" "$3" "$4" >>"$T/sc.conf"
+	printf 'action = haproxy %s\nverify = 127.0.0.1:%s sni=%s\nverify-tries = 20\n' "$sock" "$3" "$4" >>"$T/sc.conf"
 }

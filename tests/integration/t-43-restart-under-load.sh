@@ -5,7 +5,8 @@
 # as systemd does), so handshakes during a restart wait in the backlog.
 # Three restarts; failures are allowed only inside a restart window (from
 # the restart until the new daemon said READY=1), none after the last one;
-# neither service is restarted or reloaded.
+# neither service is restarted or reloaded.  Then the restarted daemon
+# renews and delivers to both (haproxy through its master CLI, "@1").
 ca_up
 D=$TNAME-activator
 HP=$TNAME-haproxy
@@ -18,7 +19,7 @@ chmod 755 "$HD"
 pg_init
 
 sc_config "$T/sc.conf" svc "$HSNI, $PG_SNI" "allow-users = haproxy, postgres"
-hp_target svc "$HD" "$HPORT" "$HSNI"
+hp_target svc "$HD" "$HPORT" "$HSNI" master
 pg_target svc 0600
 h_bg "$D" /usr/bin/python3 "$H_REPO/tests/integration/activator.py" \
 	"$T/run/shortcert.sock" "$T/run/admin.sock" -- "$BUILD/helper/shortcertd" -c "$T/sc.conf"
@@ -65,6 +66,13 @@ note "$restarts restarts; $ok connections ok, $bad failed ($outside outside a re
 ((outside == 0)) || { grep -n "FAIL\|MARK" "$T/clients.log" | head; fail "$outside connections failed outside a restart window"; }
 ((after >= 10)) || fail "too few connections after the last restart: $after"
 (($(grep -c '^ok psql' "$T/clients.log") > 0 && $(grep -c '^ok haproxy' "$T/clients.log") > 0)) || fail "a service never answered"
+note "the restarted daemon renews and delivers to both services"
+ctl renew svc | contains "renewal of 'svc' requested" || fail "renew request"
+both() { (($(grep -c "Target '[a-z]*' (identity 'svc'): serves serial" "$H/run/$D.log") >= 2)); }
+H_WAIT_TRIES=300 H_WAIT_SLEEP=0.1 h_wait both || { grep "Target" "$H/run/$D.log" | tail -4; fail "the renewal was not delivered to both"; }
+new=$(grep "AUDIT renewed identity=svc" "$H/run/$D.log" | tail -1 | grep -o 'serial=[0-9A-F]*' | cut -d= -f2)
+[[ $(tls_check "$HSNI" "$HPORT" tls1_3) == "serial=$new" ]] || fail "haproxy does not serve $new"
+[[ $(pg_serial) == "$new" ]] || fail "postgres does not serve $new"
 [[ $(hp_workers "$master") == "$worker" ]] || fail "haproxy's worker changed"
 [[ $(hp_reloads "$HD" "$worker") == 0 ]] || fail "haproxy was reloaded"
 [[ $(head -1 "$PG/data/postmaster.pid") == "$pm" ]] && kill -0 "$pm" || fail "the postmaster was restarted"

@@ -434,7 +434,7 @@ struct fake_hp {
     char path[108];
     const char *set_reply, *commit_reply;
     char got[3][8192]; /* set, commit, abort */
-    int n_cmds;
+    int n_cmds, expect; /* connections to serve */
     pthread_t th;
 };
 
@@ -442,7 +442,7 @@ static void *hp_main(void *arg)
 {
     struct fake_hp *h = arg;
 
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < h->expect; i++) {
         struct pollfd p = { .fd = h->lfd, .events = POLLIN };
         size_t len = 0;
         ssize_t n;
@@ -471,12 +471,13 @@ static void *hp_main(void *arg)
     return NULL;
 }
 
-static void hp_start(struct fake_hp *h, const char *set_reply,
+static void hp_start(struct fake_hp *h, int expect, const char *set_reply,
                      const char *commit_reply)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
     memset(h, 0, sizeof(*h));
+    h->expect = expect;
     snprintf(h->path, sizeof(h->path), "/tmp/sc-test-hp-%d.sock", (int)getpid());
     unlink(h->path);
     h->set_reply = set_reply;
@@ -512,7 +513,7 @@ static void t_haproxy_action(void)
     struct fake_hp h;
     char err[512];
 
-    hp_start(&h, "Transaction created for certificate /etc/haproxy/api.pem!\n\n",
+    hp_start(&h, 2, "Transaction created for certificate /etc/haproxy/api.pem!\n\n",
              "Committing /etc/haproxy/api.pem.\nSuccess!\n\n");
     a.socket = h.path;
     CU_ASSERT_EQUAL(deliver_run_action(&a, err, sizeof(err)), 0);
@@ -527,7 +528,7 @@ static void t_haproxy_action(void)
     CU_ASSERT_STRING_EQUAL(h.got[1], "commit ssl cert /etc/haproxy/api.pem\n");
 
     /* a refused commit is aborted, the reason reported */
-    hp_start(&h, "Transaction updated for certificate /etc/haproxy/api.pem!\n",
+    hp_start(&h, 3, "Transaction updated for certificate /etc/haproxy/api.pem!\n",
              "Committing /etc/haproxy/api.pem\nunable to load the private key\n");
     a.socket = h.path;
     CU_ASSERT_EQUAL(deliver_run_action(&a, err, sizeof(err)), -EPROTO);
@@ -537,7 +538,7 @@ static void t_haproxy_action(void)
     CU_ASSERT_STRING_EQUAL(h.got[2], "abort ssl cert /etc/haproxy/api.pem\n");
 
     /* through the master CLI: "@1 " before each command */
-    hp_start(&h, "Transaction created for certificate /etc/haproxy/api.pem!\n",
+    hp_start(&h, 2, "Transaction created for certificate /etc/haproxy/api.pem!\n",
              "Committing /etc/haproxy/api.pem.\nSuccess!\n");
     a.socket = h.path;
     a.haproxy_master = true;
