@@ -197,7 +197,7 @@ static struct target_state *states(struct identity *id)
     return id->targets;
 }
 
-static void record(struct identity *id, size_t i, struct keygen *g,
+static void record(struct identity *id, size_t i, struct keygen *g, bool ok,
                    const char *result, const char *reason,
                    const struct target_outcome *o)
 {
@@ -211,7 +211,7 @@ static void record(struct identity *id, size_t i, struct keygen *g,
         snprintf(st->reason, sizeof(st->reason), "%s", reason ? reason : "");
         snprintf(st->serial, sizeof(st->serial), "%s", g->serial);
         st->last_time = time(NULL);
-        if (strcmp(result, "served") == 0 || strcmp(result, "not-running") == 0)
+        if (ok)
             st->deliveries_ok++;
         else
             st->deliveries_failed++;
@@ -275,7 +275,7 @@ bool targets_deliver(struct identity *id, struct keygen *g)
             log_error("Target '%s' (identity '%s'): %s; the service keeps the "
                       "previous certificate",
                       t->name, cfg->name, reason);
-            record(id, i, g, "write-failed", reason, NULL);
+            record(id, i, g, false, "write-failed", reason, NULL);
             all = false;
             continue;
         }
@@ -291,13 +291,13 @@ bool targets_deliver(struct identity *id, struct keygen *g)
                          "(after action %zu%s)",
                          t->name, cfg->name, g->serial, o.action + 1,
                          o.escalations ? ", escalated" : "");
-            record(id, i, g, t->n_verify ? "served" : "delivered", "", &o);
+            record(id, i, g, true, t->n_verify ? "served" : "delivered", "", &o);
             break;
         case TARGET_NOT_RUNNING:
             log_notice("Target '%s' (identity '%s'): the service is not "
                        "running (%s); it loads the new files when it starts",
                        t->name, cfg->name, o.reason);
-            record(id, i, g, "not-running", o.reason, &o);
+            record(id, i, g, true, "not-running", o.reason, &o);
             break;
         case TARGET_FAILED:
             /* Logged once per delivery, with the reason of the last
@@ -307,7 +307,7 @@ bool targets_deliver(struct identity *id, struct keygen *g)
                       "usable until the new certificate is served",
                       t->name, cfg->name, g->serial, t->n_actions,
                       o.reason[0] ? o.reason : "not served");
-            record(id, i, g, "not-served", o.reason, &o);
+            record(id, i, g, false, "not-served", o.reason, &o);
             all = false;
             break;
         }
