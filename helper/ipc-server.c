@@ -490,8 +490,10 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
                  id->cfg->name);
         return reply_error(s, c, h, IPC_ERR_DENIED, 0, msg);
     }
-    if (tls_purpose_check(id->cfg->role, TLS_KEY_EC, req.msg, req.msg_len,
-                          &why) < 0) {
+    /* The kind of the key that would sign: only RSA keys sign TLS 1.2 DHE
+     * parameters. */
+    if (tls_purpose_check(id->cfg->role, identity_key_kind(id, req.generation),
+                          req.msg, req.msg_len, &why) < 0) {
         atomic_fetch_add(&id->signs_refused, 1);
         log_refusal(s, "AUDIT refused identity=%s uid=%u pid=%d "
                        "reason=purpose input='%s' role=%s",
