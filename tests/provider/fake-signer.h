@@ -3,7 +3,8 @@
  * A stand-in for shortcertd in the provider tests: a SOCK_SEQPACKET server
  * that speaks docs/PROTOCOL.md through common/ipc-codec.c, checks requests
  * like the daemon (identity, generation, TLS purpose for the server role,
- * scheme), hashes the message itself and signs with an EC key.  Knobs make
+ * scheme), hashes the message itself and signs with an EC, RSA or Ed25519
+ * key.  Knobs make
  * it misbehave in the ways the provider must survive.  It runs in a thread
  * of the test or in a child process (which can drop to another uid before
  * listen(), so SO_PEERCRED shows a non-root peer).
@@ -29,10 +30,20 @@ enum fake_mode {
     FAKE_MODE_MAX,
 };
 
+/* More identities a fake signer serves, each with its own key. */
+struct fake_identity {
+    const char *identity;
+    EVP_PKEY *key; /* private key (EC, RSA or Ed25519), borrowed */
+};
+
+#define FAKE_IDENTITIES_MAX 8
+
 struct fake_signer_cfg {
     const char *address;  /* "/path" or "@abstract-name" */
-    const char *identity; /* the one identity it serves */
-    EVP_PKEY *key;        /* EC private key, borrowed */
+    const char *identity; /* the first identity it serves */
+    EVP_PKEY *key;        /* its private key, borrowed */
+    const struct fake_identity *more; /* and these (up to MAX - 1) */
+    size_t n_more;
     uid_t run_as;         /* process mode: drop to this uid before listen() */
     enum fake_mode mode;
 };
