@@ -6,7 +6,8 @@
 # the key calls for (RSA: PSS in 1.3, PKCS#1 and PSS in 1.2 by -sigalgs);
 # a static RSA key exchange fails with the provider's clear error.  RSA
 # and Ed25519 client identities enroll with the JWK provisioner
-# (/1.0/sign) and rotate (/1.0/rekey).  Purpose: a client identity's key
+# (/1.0/sign); P-384, RSA and Ed25519 identities renew over mTLS
+# (/1.0/renew) and rotate (/1.0/rekey).  Purpose: a client identity's key
 # refuses server-context inputs and a server identity's key client-context
 # ones, for every kind; a scheme that does not fit the key is refused.
 # And allowed-key-types: a key-type outside the policy is a config error.
@@ -200,6 +201,18 @@ SCHEME=ed25519 refuses srv-rsa-3072 tls13-server-cv 8
 SCHEME=rsa-pss-sha256 refuses srv-ed25519 tls13-server-cv 8
 SCHEME=rsa-pkcs1-sha256 refuses srv-ec-p256 tls13-server-cv 8
 SCHEME=ecdsa-sha256 refuses cli-ed tls13-client-cv 8
+
+note "renewal (/1.0/renew over mTLS with the identity's own key) for every kind"
+for id in srv-ec-p384 srv-rsa-3072 srv-ed25519 cli-ed; do
+	serial=$(openssl x509 -in "$T/out/$id.crt" -noout -serial)
+	ctl renew "$id" >/dev/null || fail "renew $id"
+	H_WAIT_TRIES=400 h_wait grep -q "AUDIT renewed identity=$id .*method=renew-mtls" "$H/run/$D.log" ||
+		fail "$id was not renewed over mTLS"
+	h_wait bash -c "[[ \$(openssl x509 -in '$T/out/$id.crt' -noout -serial) != '$serial' ]]" ||
+		fail "$id: the renewed certificate was not written"
+	check_chain "$id"
+	note "$id: renewed over mTLS, $(openssl x509 -in "$T/out/$id.crt" -noout -serial)"
+done
 
 note "rotation (/1.0/rekey, mTLS with the old key) keeps the key type"
 for id in cli-rsa cli-ed srv-rsa-2048; do
