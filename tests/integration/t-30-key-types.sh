@@ -10,7 +10,8 @@
 # (/1.0/renew) and rotate (/1.0/rekey).  Purpose: a client identity's key
 # refuses server-context inputs and a server identity's key client-context
 # ones, for every kind; a scheme that does not fit the key is refused.
-# And allowed-key-types: a key-type outside the policy is a config error.
+# A changed key-type gets a new key of that type.  And allowed-key-types: a
+# key-type outside the policy is a config error.
 types=(ec-p256 ec-p384 rsa-2048 rsa-3072 ed25519)
 hosts=""
 for t in "${types[@]}"; do hosts+=" $t.internal.test"; done
@@ -230,4 +231,25 @@ done
 [[ $(key_text cli-rsa) == *"Public-Key: (3072 bit)"* ]] || fail "cli-rsa changed its key type"
 signs cli-rsa tls13-client-cv
 signs cli-ed tls13-client-cv
+
+note "a new key-type: at the next start a key of that type is enrolled; the old one signs until its grace ends"
+cp "$T/out/srv-ec-p256.ref" "$T/out/old-p256.ref"
+chmod 644 "$T/out/old-p256.ref"
+h_kill "$D"
+sed -i '/^\[identity srv-ec-p256\]/,/^\[/ s/^key-type = ec-p256$/key-type = ed25519/' "$T/sc.conf"
+grep -A3 '^\[identity srv-ec-p256\]' "$T/sc.conf" | contains "key-type = ed25519" || fail "config not changed"
+sc_start "$D" "$T/sc.conf"
+grep -q "Identity 'srv-ec-p256': the stored key is not of the configured key-type" "$H/run/$D.log" ||
+	fail "the key type change was not noticed"
+H_WAIT_TRIES=400 h_wait grep -q "AUDIT rekeyed identity=srv-ec-p256 .*method=acme" "$H/run/$D.log" ||
+	fail "srv-ec-p256 got no key of the new type"
+h_wait bash -c "openssl pkey -in '$T/state/identities/srv-ec-p256/current/key.pem' -noout -text_pub | grep -q ED25519" ||
+	fail "srv-ec-p256 does not hold an Ed25519 key now: $(key_text srv-ec-p256)"
+h_wait bash -c "[[ \$(openssl pkey -in '$T/state/identities/srv-ec-p256/current/key.pem' -pubout) == \
+	\$(openssl x509 -in '$T/out/srv-ec-p256.crt' -noout -pubkey) ]]" || fail "srv-ec-p256: chain not for the new key"
+check_chain srv-ec-p256
+signs srv-ec-p256 tls13-server-cv
+out=$(sign old-p256 tls13-server-cv) || fail "the retired P-256 generation no longer signs: $out"
+[[ $out == *"ecdsa-sha256"*"notice: retired key generation"* ]] || fail "old generation: $out"
+note "old-p256 (retired, in its grace): $out"
 h_kill "$D"
