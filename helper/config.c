@@ -627,10 +627,14 @@ int cfg_key_type_from_string(const char *s, enum cfg_key_type *ret)
     return -EINVAL;
 }
 
-/* Why a key type is not accepted, when there is more to say. */
+/* Why a key type is not accepted, when there is more to say: "rsa-N"
+ * with N below 2048. */
 static const char *key_type_hint(const char *s)
 {
-    if (strncmp(s, "rsa-", 4) == 0 && strtoul(s + 4, NULL, 10) < 2048)
+    unsigned long bits;
+
+    if (strncmp(s, "rsa-", 4) == 0 && parse_uint(s + 4, 1000000, &bits) == 0 &&
+        bits < 2048)
         return "RSA keys shorter than 2048 bits are never allowed; ";
     return "";
 }

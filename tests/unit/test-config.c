@@ -422,6 +422,10 @@ static void t_key_types(void)
               "bits are never allowed");
     parse_bad(GOOD_ID "key-type = ec-p521\n", 8,
               "unsupported key-type 'ec-p521': supported are ec-p256");
+    parse_bad(GOOD_ID "key-type = rsa-x\n", 8,
+              "unsupported key-type 'rsa-x': supported are ec-p256");
+    parse_bad(GOOD_ID "key-type = rsa-4096\n", 8,
+              "unsupported key-type 'rsa-4096': supported are ec-p256");
     parse_bad(GOOD_ID "allowed-key-types = ec-p256 rsa-1024\n", 8,
               "unsupported key type 'rsa-1024' in 'allowed-key-types': RSA");
     parse_bad(GOOD_ID "allowed-key-types = ,\n", 8,
