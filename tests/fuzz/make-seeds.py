@@ -9,7 +9,7 @@ import struct
 import sys
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -59,8 +59,8 @@ def tlv(tag, content):
     return bytes([tag]) + der_len(len(content)) + content
 
 
-def keyref(ident=b'api'):
-    k = ec.generate_private_key(ec.SECP256R1())
+def keyref(ident=b'api', k=None):
+    k = k or ec.generate_private_key(ec.SECP256R1())
     spki = k.public_key().public_bytes(serialization.Encoding.DER,
                                        serialization.PublicFormat.SubjectPublicKeyInfo)
     gen = hashlib.sha256(spki).digest()
@@ -94,6 +94,10 @@ def main():
         base64.encodebytes(r) + b'-----END SHORTCERT KEY REFERENCE-----\n'
     out('fuzz-keyref', 'ref.pem', pem)
     out('fuzz-keyref', 'long-name.der', keyref(b'a' * 64))
+    out('fuzz-keyref', 'ref-p384.der', keyref(k=ec.generate_private_key(ec.SECP384R1())))
+    out('fuzz-keyref', 'ref-rsa3072.der',
+        keyref(k=rsa.generate_private_key(public_exponent=65537, key_size=3072)))
+    out('fuzz-keyref', 'ref-ed25519.der', keyref(k=ed25519.Ed25519PrivateKey.generate()))
     good = ('[daemon]\nstate-dir = /var/lib/shortcert\nabstract-socket = @shortcert\n'
             'socket-group = ssl-cert\nlog-level = debug\n\n[defaults]\n'
             'ca-url = https://ca.internal.test:9443\nca-root = /etc/shortcert/root.crt\n'
