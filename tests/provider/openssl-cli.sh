@@ -94,6 +94,10 @@ if svc_openssl pkey -in "$dir/ref.pem" -out "$dir/priv.pem" \
     fail "pkey wrote a private key from a reference"
 fi
 
+# The log exists before the loop reads it: the background shell may not
+# have opened it yet, and a sed on a missing file would end this script
+# (set -e) with status 2.
+: >"$dir/s_server.log"
 svc_openssl s_server -www -accept 127.0.0.1:0 -naccept 2 -key "$dir/ref.pem" \
     -cert "$dir/cert.pem" -cipher ECDHE+AESGCM \
     >"$dir/s_server.log" 2>&1 </dev/null &
