@@ -72,9 +72,9 @@ static bool ec_group_is(EVP_PKEY *k, const char *want)
            strcmp(group, want) == 0;
 }
 
-static bool key_fits_config(EVP_PKEY *k, const struct cfg_identity *cfg)
+static bool key_is_type(EVP_PKEY *k, enum cfg_key_type t)
 {
-    switch (cfg->key_type) {
+    switch (t) {
     case CFG_KEY_EC_P256:
         return ec_group_is(k, "prime256v1");
     case CFG_KEY_EC_P384:
@@ -89,6 +89,20 @@ static bool key_fits_config(EVP_PKEY *k, const struct cfg_identity *cfg)
         break;
     }
     return false;
+}
+
+static bool key_fits_config(EVP_PKEY *k, const struct cfg_identity *cfg)
+{
+    return key_is_type(k, cfg->key_type);
+}
+
+/* The key-type name of a key ("ec-p256", ...), or "other". */
+static const char *key_type_name(EVP_PKEY *k)
+{
+    for (int t = 1; t < CFG_KEY_MAX; t++)
+        if (key_is_type(k, (enum cfg_key_type)t))
+            return cfg_key_type_str((enum cfg_key_type)t);
+    return "other";
 }
 
 /* Called at start-up (before the sockets open) and by renewal workers,
@@ -1393,6 +1407,12 @@ json_t *identity_status(struct identity *id)
     pthread_mutex_lock(&id->lock);
     g = id->cur;
     json_object_set_new(o, "key_generation", json_string(g ? g->gen_hex : ""));
+    /* the held key's type; the configured one too while they differ (a
+     * key of the new type comes with the next enrollment) */
+    json_object_set_new(o, "key_type", json_string(g ? key_type_name(g->key) : ""));
+    if (g && !key_fits_config(g->key, cfg))
+        json_object_set_new(o, "configured_key_type",
+                            json_string(cfg_key_type_str(cfg->key_type)));
     json_object_set_new(o, "state",
                         json_string(!g || !g->leaf ? "no-certificate"
                                     : g->na <= now ? "expired"

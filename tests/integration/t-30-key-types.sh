@@ -115,6 +115,8 @@ for t in "${types[@]}"; do
 	id=srv-$t host=$t.internal.test
 	note "$id: key, chain, s_server through the provider"
 	check_chain "$id"
+	[[ $(status_json | jq -r --arg n "$id" '.identities[] | select(.name == $n) | .key_type') == "$t" ]] ||
+		fail "$id: status does not say key_type $t"
 	kt=$(key_text "$id")
 	case $t in
 	ec-p256) [[ $kt == *"(256 bit)"* && $kt == *"prime256v1"* ]] ;;
@@ -248,6 +250,8 @@ h_wait bash -c "openssl pkey -in '$T/state/identities/srv-ec-p256/current/key.pe
 h_wait bash -c "[[ \$(openssl pkey -in '$T/state/identities/srv-ec-p256/current/key.pem' -pubout) == \
 	\$(openssl x509 -in '$T/out/srv-ec-p256.crt' -noout -pubkey) ]]" || fail "srv-ec-p256: chain not for the new key"
 check_chain srv-ec-p256
+st=$(status_json | jq -c '.identities[] | select(.name == "srv-ec-p256") | [.key_type, .configured_key_type]')
+[[ $st == '["ed25519",null]' ]] || fail "srv-ec-p256 status after the change: $st"
 signs srv-ec-p256 tls13-server-cv
 out=$(sign old-p256 tls13-server-cv) || fail "the retired P-256 generation no longer signs: $out"
 [[ $out == *"ecdsa-sha256"*"notice: retired key generation"* ]] || fail "old generation: $out"

@@ -262,7 +262,23 @@ static void t_key_types_sign(void)
                                                           : CFG_KEY_EC_P256;
         id.cfg = &other;
         CU_ASSERT_TRUE(identity_key_type_changed(&id, g));
+        {
+            json_t *st = identity_status(&id);
+
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(st, "key_type")),
+                                   cfg_key_type_str(types[i].type));
+            CU_ASSERT_STRING_EQUAL(
+                json_string_value(json_object_get(st, "configured_key_type")),
+                cfg_key_type_str(other.key_type));
+            json_decref(st);
+        }
         id.cfg = &cfg;
+        {
+            json_t *st = identity_status(&id);
+
+            CU_ASSERT_PTR_NULL(json_object_get(st, "configured_key_type"));
+            json_decref(st);
+        }
         keygen_unref(g);
         identity_done(&id);
     }
