@@ -4,7 +4,8 @@
  * OSSL_provider_init captures the core upcalls (parameters, errors), reads
  * our configuration (socket, timeout, back-off), makes the child library
  * context every internal operation runs in, and publishes static algorithm
- * tables: decoders, key management and signature for EC.  Errors are raised
+ * tables: decoders, key management and signature for EC, and the
+ * shortcert: store loader.  Errors are raised
  * here, through the core, with our own reason table, so they carry the
  * provider's name however the service prints them.
  */
@@ -55,6 +56,9 @@ static const OSSL_ITEM prov_reasons[] = {
     { PROV_R_BACKOFF, "shortcertd timed out recently (back-off)" },
     { PROV_R_REFUSED, "shortcertd refused to sign" },
     { PROV_R_BAD_REPLY, "malformed reply from shortcertd" },
+    { PROV_R_BAD_URI, "not a shortcert:NAME URI" },
+    { PROV_R_FETCH_REFUSED, "shortcertd refused to give out the identity" },
+    { PROV_R_NO_FETCH, "shortcertd too old for shortcert: URIs" },
     { 0, NULL },
 };
 
@@ -137,6 +141,13 @@ static const OSSL_ALGORITHM prov_decoder[] = {
     { NULL, NULL, NULL, NULL },
 };
 
+/* "shortcert:NAME" URIs (store.c): the scheme is the algorithm name. */
+static const OSSL_ALGORITHM prov_store[] = {
+    { KEYREF_URI_SCHEME, PROV_PROPS, prov_store_functions,
+      "shortcert:NAME - an identity's key, certificate and chain" },
+    { NULL, NULL, NULL, NULL },
+};
+
 static const OSSL_ALGORITHM *prov_query_operation(void *provctx,
                                                   int operation_id,
                                                   int *no_cache)
@@ -149,6 +160,8 @@ static const OSSL_ALGORITHM *prov_query_operation(void *provctx,
         return prov_signature;
     case OSSL_OP_DECODER:
         return prov_decoder;
+    case OSSL_OP_STORE:
+        return prov_store;
     default:
         return NULL; /* digests, RAND, key exchange: the default provider's */
     }

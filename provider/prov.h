@@ -66,6 +66,9 @@ enum prov_reason {
     PROV_R_BACKOFF,
     PROV_R_REFUSED,
     PROV_R_BAD_REPLY,
+    PROV_R_BAD_URI,
+    PROV_R_FETCH_REFUSED,
+    PROV_R_NO_FETCH,
     PROV_R_MAX,
 };
 
@@ -148,6 +151,7 @@ extern const OSSL_DISPATCH prov_ec_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH prov_pem_decoder_functions[];
 extern const OSSL_DISPATCH prov_ec_decoder_functions[];
+extern const OSSL_DISPATCH prov_store_functions[];
 
 /* Cleanup helpers for the OpenSSL types we hold in _cleanup_ variables. */
 static inline void prov_bio_freep(BIO **p)
