@@ -15,11 +15,9 @@ NG=$TNAME-nginx
 PG=$TNAME-postgres
 PORT=8443
 SNI=web.internal.test
-PGBIN=/usr/lib/postgresql/15/bin
 SCAN=$BUILD/tests/tools/memscan
 
 command -v nginx >/dev/null || fail "nginx is not installed (scripts/install-deps test)"
-[[ -x $PGBIN/postgres ]] || fail "postgresql-15 is not installed (scripts/install-deps test)"
 
 sc_config "$T/sc.conf" web "$SNI, 127.0.0.1" "allow-users = nobody"
 cat >>"$T/sc.conf" <<EOF
@@ -100,36 +98,15 @@ for n in d p q; do
 		fail "RSA $n not found in nginx that loaded it"
 done
 h_kill "$NG"
-# The same RSA key is absent from the shortcert-served nginx's memory
-# trivially; what matters is that the scan does find all three.
 
 # --- postgres ----------------------------------------------------------------
 PGD=$T/pg
-mkdir -p "$PGD/sock"
-chown -R postgres:postgres "$PGD"
-setpriv --reuid=postgres --regid=postgres --init-groups -- \
-	"$PGBIN/initdb" -D "$PGD/data" -A trust -U postgres --no-sync >"$PGD/initdb.log" 2>&1 ||
-	{ tail -5 "$PGD/initdb.log"; fail "initdb"; }
-cat >>"$PGD/data/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-port = 5432
-unix_socket_directories = '$PGD/sock'
-fsync = off
-ssl = on
-ssl_cert_file = '$T/out/db.crt'
-ssl_key_file = '$T/out/db.ref'
-EOF
+pg_init "$PGD" "$T/out/db.crt" "$T/out/db.ref"
 echo "hostssl all all 127.0.0.1/32 trust" >>"$PGD/data/pg_hba.conf"
 
 PSQL_CONN="host=127.0.0.1 user=postgres dbname=postgres sslmode=verify-full sslrootcert=$H_CA_ROOT"
-pg_ready() { h_ns psql "$PSQL_CONN" -Atc "select 1" >/dev/null 2>&1; }
 pg_run() { # [OPENSSL_CONF]
-	local env=()
-	[[ -n ${1:-} ]] && env=(OPENSSL_CONF="$1")
-	# setpriv execs: the registered pid is the postmaster itself.
-	h_bg "$PG" env "${env[@]}" setpriv --reuid=postgres --regid=postgres --init-groups -- \
-		"$PGBIN/postgres" -D "$PGD/data"
-	H_WAIT_TRIES=400 h_wait pg_ready || { tail -5 "$H/run/$PG.log"; fail "postgres did not start"; }
+	pg_start "$PG" "$PGD" "${1:-}"
 	# A session that stays open: its backend is scanned live.
 	h_bg "$PG-session" psql "$PSQL_CONN application_name=held" -Atc "select pg_sleep(600)"
 	held() { [[ $(h_ns psql "$PSQL_CONN" -Atc "select count(*) from pg_stat_ssl s join pg_stat_activity a using (pid) where a.application_name = 'held' and s.ssl") == 1 ]]; }
@@ -139,14 +116,6 @@ pg_run() { # [OPENSSL_CONF]
 			"select version from pg_stat_ssl where pid = pg_backend_pid()") || fail "psql over $max"
 		[[ $got == "$max" ]] || fail "psql: $got, wanted $max"
 	done
-}
-pg_stop() {
-	h_kill "$PG-session"
-	local pid
-	pid=$(h_pid "$PG")
-	kill -INT "$pid" # fast shutdown
-	h_wait bash -c "! kill -0 $pid 2>/dev/null" || fail "postgres did not stop"
-	h_kill "$PG"
 }
 
 note "postgres 15 with ssl_key_file = the reference (postgres 0600), OPENSSL_CONF in its environment"
@@ -159,7 +128,8 @@ scan postgres-shortcert "$DBKEY" "$pm"
 # postmaster, checkpointer, background writer, walwriter, autovacuum
 # launcher, logical replication launcher, and the held backend.
 (($(procs) >= 6)) || fail "the scan covered only $(procs) postgres processes"
-pg_stop
+h_kill "$PG-session"
+pg_stop "$PG"
 
 note "control: postgres with a plain copy of the same key (postgres 0600)"
 install -o postgres -g postgres -m 600 "$DBKEY" "$PGD/server.key"
@@ -167,5 +137,6 @@ echo "ssl_key_file = '$PGD/server.key'" >>"$PGD/data/postgresql.conf"
 pg_run
 scan postgres-plain "$DBKEY" "$(h_pid "$PG")"
 [[ $scan_rc == 1 ]] || fail "the scan did not find the key in postgres that loaded it"
-pg_stop
+h_kill "$PG-session"
+pg_stop "$PG"
 h_kill "$D"
