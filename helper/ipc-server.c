@@ -571,14 +571,14 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
 static int handle_fetch(struct ipc_server *s, struct conn *c,
                         const struct ipc_hdr *h, struct ipc_cur body)
 {
-    _cleanup_free_ uint8_t *der = NULL;
+    uint8_t *der = NULL; /* OPENSSL_malloc'ed by keyref_encode_der() */
     uint8_t *certs[IPC_FETCH_CERTS_MAX] = { NULL };
     struct ipc_fetch_rep rep = { 0 };
     struct identity *id;
     struct keygen *g;
     struct keyref ref = { 0 };
     const char *name;
-    size_t len, n_certs = 0;
+    size_t len, der_len = 0, n_certs = 0;
     int r = 0, n = -1;
 
     if (ipc_parse_ident_req(body, &name, &len) < 0)
@@ -594,7 +594,7 @@ static int handle_fetch(struct ipc_server *s, struct conn *c,
     }
     r = keyref_from_pkey(NULL, id->cfg->name, g->key, &ref);
     if (r == 0)
-        r = keyref_encode_der(&ref, &der, &len);
+        r = keyref_encode_der(&ref, &der, &der_len);
     keyref_done(&ref);
     /* The certificate can be replaced by a renewal worker: encode it under
      * the identity's lock (a copy, no I/O). */
@@ -618,13 +618,14 @@ static int handle_fetch(struct ipc_server *s, struct conn *c,
     pthread_mutex_unlock(&id->lock);
     keygen_unref(g);
     if (r == 0) {
-        rep.keyref = (struct ipc_der){ .p = der, .len = len };
+        rep.keyref = (struct ipc_der){ .p = der, .len = der_len };
         rep.n_certs = n_certs;
         n = ipc_build_fetch_rep(s->tx, IPC_FRAME_MAX, h->version,
                                 h->request_id, &rep);
     }
     for (size_t i = 0; i < n_certs; i++)
         OPENSSL_free(certs[i]);
+    OPENSSL_free(der);
     if (r < 0 || n < 0) {
         log_error("Cannot answer FETCH for identity '%s': %s", id->cfg->name,
                   r < 0 ? "encoding failed" : "chain does not fit a frame");
