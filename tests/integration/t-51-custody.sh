@@ -5,8 +5,9 @@
 # mappings) is searched for the private key's secret numbers, in both byte
 # orders (tests/tools/memscan).  With shortcert nothing may be found.  Each
 # service is then run again with a plain PEM key file -- a copy of the same
-# key, and for nginx also a fresh RSA key -- and the same scan must find
-# the secrets: that is what shows the scan can see them.
+# key, and for nginx also fresh RSA and Ed25519 keys -- and the same scan
+# must find the secrets: that is what shows the scan can see them.  (So
+# must a scan of shortcertd, which does hold the key.)
 #   nginx 1.22: root master + 2 workers (nobody)
 #   postgres 15: postmaster, its auxiliary processes, and live backends
 ca_up
@@ -75,6 +76,8 @@ for v in tls1_3 tls1_2; do tls_check "$SNI" "$PORT" "$v" >/dev/null || fail "ngi
 scan nginx-shortcert "$WEBKEY" "$(h_pid "$NG")"
 [[ $scan_rc == 0 ]] || { grep FOUND "$T/scan-nginx-shortcert.txt" | head -5; fail "key bytes found in nginx with shortcert"; }
 (($(procs) >= 3)) || fail "the scan did not cover master and workers ($(procs) processes)"
+scan shortcertd "$WEBKEY" "$(h_pid "$D")"
+[[ $scan_rc == 1 ]] || fail "the scan did not find the key in shortcertd, which holds it"
 h_kill "$NG"
 
 note "control: nginx with a plain copy of the same key"
@@ -97,6 +100,14 @@ for n in d p q; do
 	grep -q "^pattern RSA $n (little-endian): [0-9]* bytes, [1-9]" "$T/scan-nginx-plain-rsa.txt" ||
 		fail "RSA $n not found in nginx that loaded it"
 done
+h_kill "$NG"
+
+note "control: nginx with a fresh Ed25519 key file (the 32-byte seed is searched)"
+openssl req -x509 -newkey ed25519 -nodes -keyout "$T/plain/ed.key" -out "$T/plain/ed.crt" \
+	-days 1 -subj "/CN=$SNI" -addext "subjectAltName=DNS:$SNI" 2>/dev/null || fail "Ed25519 key"
+nginx_run "$T/plain/ed.key" "$T/plain/ed.crt"
+scan nginx-plain-ed25519 "$T/plain/ed.key" "$(h_pid "$NG")"
+[[ $scan_rc == 1 ]] || fail "the scan did not find the Ed25519 key in nginx that loaded it"
 h_kill "$NG"
 
 # --- postgres ----------------------------------------------------------------
