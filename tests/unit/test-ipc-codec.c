@@ -327,6 +327,24 @@ static void t_fetch_roundtrip(void)
     big[body.left] = 0;
     CU_ASSERT_EQUAL(ipc_parse_fetch_rep((struct ipc_cur){ big, body.left + 1 },
                                         &got), -EBADMSG);
+    /* Every single-bit flip: refused, or parsed with every field inside
+     * the body and the pieces tiling it exactly. */
+    for (size_t i = 0; i < body.left * 8; i++) {
+        size_t used;
+
+        memcpy(big, body.p, body.left);
+        big[i / 8] ^= (uint8_t)(1u << (i % 8));
+        if (ipc_parse_fetch_rep((struct ipc_cur){ big, body.left }, &got) < 0)
+            continue;
+        used = 4 + got.keyref.len + 4;
+        CU_ASSERT(got.keyref.p == big + 4);
+        CU_ASSERT(got.n_certs <= IPC_FETCH_CERTS_MAX);
+        for (size_t c = 0; c < got.n_certs; c++) {
+            CU_ASSERT(got.certs[c].p == big + used + 4);
+            used += 4 + got.certs[c].len;
+        }
+        CU_ASSERT_EQUAL(used, body.left);
+    }
 
     /* Ranges: no reference, too many certificates, an empty one, a
      * reference over the cap; a certificate count the body cannot hold. */
