@@ -26,7 +26,8 @@ svc() {
 
 note "storeutl shortcert:api (as nobody): the key, then leaf and intermediate"
 out=$(svc nobody openssl storeutl -noout shortcert:api 2>&1) || fail "storeutl: $out"
-echo "$out" | sed 's/^/    /'
+mapfile -t lines <<<"$out"
+printf '    %s\n' "${lines[@]}"
 [[ $out == *"0: Pkey"*"1: Certificate"*"2: Certificate"*"Total found: 3"* ]] ||
 	fail "storeutl listed: $out"
 svc nobody openssl storeutl -certs shortcert:api 2>/dev/null |
