@@ -35,7 +35,8 @@ enum ipc_type {
     IPC_REQ_STATUS = 0x0002, /* admin socket */
     IPC_REQ_RENEW = 0x0003,  /* admin socket */
     IPC_REQ_ROTATE = 0x0004, /* admin socket */
-    IPC_REQ_FETCH = 0x0005,  /* signing socket: public material */
+    IPC_REQ_FETCH = 0x0005,  /* signing socket: public material; any
+                              * version (older daemons: UNKNOWN_TYPE) */
     IPC_REP_ERROR = 0x8000,
     IPC_REP_SIGN = 0x8001,
     IPC_REP_STATUS = 0x8002,
