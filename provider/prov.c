@@ -5,7 +5,8 @@
  * our configuration (socket, timeout, back-off), makes the child library
  * context every internal operation runs in, and publishes static algorithm
  * tables: decoders, key management and signature for EC, RSA and Ed25519
- * (and an RSA decryption that only explains that there is none).  Errors are raised
+ * (and an RSA decryption that only explains that there is none), and the
+ * shortcert: store loader.  Errors are raised
  * here, through the core, with our own reason table, so they carry the
  * provider's name however the service prints them.
  */
@@ -58,6 +59,9 @@ static const OSSL_ITEM prov_reasons[] = {
     { PROV_R_BACKOFF, "shortcertd timed out recently (back-off)" },
     { PROV_R_REFUSED, "shortcertd refused to sign" },
     { PROV_R_BAD_REPLY, "malformed reply from shortcertd" },
+    { PROV_R_BAD_URI, "not a shortcert:NAME URI" },
+    { PROV_R_FETCH_REFUSED, "shortcertd refused to give out the identity" },
+    { PROV_R_NO_FETCH, "shortcertd too old for shortcert: URIs" },
     { PROV_R_UNSUPPORTED_PADDING, "RSA padding not supported by shortcert" },
     { PROV_R_NO_DECRYPTION,
       "shortcert offers no RSA decryption: use ECDHE ciphers" },
@@ -165,6 +169,13 @@ static const OSSL_ALGORITHM prov_decoder[] = {
     { NULL, NULL, NULL, NULL },
 };
 
+/* "shortcert:NAME" URIs (store.c): the scheme is the algorithm name. */
+static const OSSL_ALGORITHM prov_store[] = {
+    { KEYREF_URI_SCHEME, PROV_PROPS, prov_store_functions,
+      "shortcert:NAME - an identity's key, certificate and chain" },
+    { NULL, NULL, NULL, NULL },
+};
+
 static const OSSL_ALGORITHM *prov_query_operation(void *provctx,
                                                   int operation_id,
                                                   int *no_cache)
@@ -179,6 +190,8 @@ static const OSSL_ALGORITHM *prov_query_operation(void *provctx,
         return prov_asym_cipher;
     case OSSL_OP_DECODER:
         return prov_decoder;
+    case OSSL_OP_STORE:
+        return prov_store;
     default:
         return NULL; /* digests, RAND, key exchange: the default provider's */
     }

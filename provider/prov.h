@@ -66,6 +66,9 @@ enum prov_reason {
     PROV_R_BACKOFF,
     PROV_R_REFUSED,
     PROV_R_BAD_REPLY,
+    PROV_R_BAD_URI,
+    PROV_R_FETCH_REFUSED,
+    PROV_R_NO_FETCH,
     PROV_R_UNSUPPORTED_PADDING,
     PROV_R_NO_DECRYPTION,
     PROV_R_WRONG_KEY_TYPE,
@@ -167,6 +170,7 @@ extern const OSSL_DISPATCH prov_ed25519_signature_functions[];
 extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
 extern const OSSL_DISPATCH prov_pem_decoder_functions[];
 extern const OSSL_DISPATCH prov_ec_decoder_functions[];
+extern const OSSL_DISPATCH prov_store_functions[];
 extern const OSSL_DISPATCH prov_rsa_decoder_functions[];
 extern const OSSL_DISPATCH prov_ed25519_decoder_functions[];
 

@@ -140,3 +140,56 @@ status_json() {
 ctl() {
 	"$BUILD/helper/shortcertctl" -s "$T/run/admin.sock" "$@"
 }
+
+# --- postgres 15 (t-51, t-52) ------------------------------------------------
+PGBIN=/usr/lib/postgresql/15/bin
+
+# pg_init DIR CERT KEY : a cluster in DIR/data (initdb as postgres, trust
+# on the local socket DIR/sock) that listens on 127.0.0.1:5432 with TLS
+# from CERT (chain) and KEY (a key reference or a key file).
+pg_init() {
+	local dir=$1
+	[[ -x $PGBIN/postgres ]] || fail "postgresql-15 is not installed (scripts/install-deps test)"
+	mkdir -p "$dir/sock"
+	chown -R postgres:postgres "$dir"
+	setpriv --reuid=postgres --regid=postgres --init-groups -- \
+		"$PGBIN/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1 ||
+		{ tail -5 "$dir/initdb.log"; fail "initdb"; }
+	cat >>"$dir/data/postgresql.conf" <<-EOC
+		listen_addresses = '127.0.0.1'
+		port = 5432
+		unix_socket_directories = '$dir/sock'
+		fsync = off
+		ssl = on
+		ssl_cert_file = '$2'
+		ssl_key_file = '$3'
+	EOC
+}
+
+# pg_sql DIR SQL : psql as postgres on the cluster's local socket.
+pg_sql() {
+	h_ns setpriv --reuid=postgres --regid=postgres --init-groups -- \
+		psql -h "$1/sock" -U postgres -d postgres -Atc "$2"
+}
+
+# pg_start NAME DIR [OPENSSL_CONF] : the postmaster, in the namespace, as
+# postgres (setpriv execs, so NAME's pid is the postmaster itself), with
+# OPENSSL_CONF in its environment if given; waits until it answers.
+pg_start() {
+	local name=$1 dir=$2 env=()
+	[[ -n ${3:-} ]] && env=(OPENSSL_CONF="$3")
+	h_bg "$name" env "${env[@]}" setpriv --reuid=postgres --regid=postgres --init-groups -- \
+		"$PGBIN/postgres" -D "$dir/data"
+	H_WAIT_TRIES=400 h_wait pg_sql "$dir" "select 1" ||
+		{ tail -5 "$H/run/$name.log"; fail "postgres did not start"; }
+}
+
+# pg_stop NAME : fast shutdown (SIGINT: sessions are ended), and wait.
+pg_stop() {
+	local pid
+	pid=$(h_pid "$1")
+	[[ -n $pid ]] || return 0
+	kill -INT "$pid" 2>/dev/null || true
+	h_wait bash -c "! kill -0 $pid 2>/dev/null" || fail "postgres did not stop"
+	h_kill "$1"
+}

@@ -108,8 +108,20 @@ while IFS= read -r -d '' key; do
 done < <(find "$ROOT" -path '*.corrupt-*' -prune -o \
 	\( \( -name 'key.pem' -path '*/state/*' \) -o -name 'account-*.pem' \) -print0)
 
+# Canary 2: no JWK provisioner password (random per test's CA) in a log.
+n_pw=0
+while IFS= read -r -d '' pwf; do
+	pw=$(cat "$pwf")
+	[[ ${#pw} -ge 16 ]] || { echo "CANARY: $pwf is too short to search for" >&2; canary_fail=1; continue; }
+	n_pw=$((n_pw + 1))
+	if grep -rqF --include='*.log' -- "$pw" "$ROOT" 2>/dev/null; then
+		echo "CANARY: the provisioner password of $pwf found in a log" >&2
+		canary_fail=1
+	fi
+done < <(find "$ROOT" -path '*/ca/jwk/password' -print0)
+
 echo "run.sh: $passed passed, ${#failed[@]} failed${failed:+: ${failed[*]}} in $(( ($(h_now_ms) - t0) / 1000 ))s;" \
-	"canary $([[ $canary_fail == 0 ]] && echo "clean ($n_keys keys)" || echo FOUND)"
+	"canary $([[ $canary_fail == 0 ]] && echo "clean ($n_keys keys, $n_pw passwords)" || echo FOUND)"
 if [[ ${#failed[@]} == 0 && $canary_fail == 0 && $keep != 1 ]]; then
 	rm -rf "$ROOT"
 else

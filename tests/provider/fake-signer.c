@@ -52,6 +52,12 @@ struct fake_signer {
     size_t n_ids;
     _Atomic int mode;
     atomic_uint requests;
+    atomic_uint fetches;
+    uint8_t *ref_der, *other_ref_der; /* FETCH: our reference, another's */
+    size_t ref_len, other_ref_len;
+    uint8_t *cert_der[IPC_FETCH_CERTS_MAX];
+    size_t cert_len[IPC_FETCH_CERTS_MAX];
+    size_t n_certs;
     atomic_uint accepts;
     struct fake_conn conns[FAKE_MAX_CONNS];
     size_t nconns;
@@ -71,6 +77,9 @@ enum fake_mode fake_mode_from_string(const char *s)
         [FAKE_DENY_NONROOT] = "deny-nonroot",
         [FAKE_OVERSIZE] = "oversize",
         [FAKE_LONG_SIG] = "long-sig",
+        [FAKE_OLD] = "old",
+        [FAKE_FETCH_OTHER] = "fetch-other",
+        [FAKE_FETCH_BADCERT] = "fetch-badcert",
     };
 
     for (int i = 0; i < FAKE_MODE_MAX; i++)
@@ -159,6 +168,7 @@ static int add_id(struct fake_signer *f, const char *identity, EVP_PKEY *key)
 
 static int fake_init(struct fake_signer *f, const struct fake_signer_cfg *cfg)
 {
+    struct keyref ref;
     int r;
 
     f->listen_fd = -1;
@@ -166,11 +176,35 @@ static int fake_init(struct fake_signer *f, const struct fake_signer_cfg *cfg)
     atomic_init(&f->mode, cfg->mode);
     atomic_init(&f->requests, 0);
     atomic_init(&f->accepts, 0);
+    atomic_init(&f->fetches, 0);
     r = add_id(f, cfg->identity, cfg->key);
     for (size_t i = 0; r == 0 && i < cfg->n_more; i++)
         r = add_id(f, cfg->more[i].identity, cfg->more[i].key);
     if (r < 0)
         return r;
+    /* FETCH answers for the first identity */
+    r = keyref_from_pkey(NULL, cfg->identity, cfg->key, &ref);
+    if (r < 0)
+        return r;
+    r = keyref_encode_der(&ref, &f->ref_der, &f->ref_len);
+    keyref_done(&ref);
+    if (r < 0)
+        return r;
+    r = keyref_from_pkey(NULL, "other", cfg->key, &ref);
+    if (r < 0)
+        return r;
+    r = keyref_encode_der(&ref, &f->other_ref_der, &f->other_ref_len);
+    keyref_done(&ref);
+    if (r < 0 || cfg->n_certs > IPC_FETCH_CERTS_MAX)
+        return r < 0 ? r : -EINVAL;
+    for (size_t i = 0; i < cfg->n_certs; i++) {
+        int n = i2d_X509(cfg->certs[i], &f->cert_der[i]);
+
+        if (n <= 0)
+            return -ENOMEM;
+        f->cert_len[i] = (size_t)n;
+        f->n_certs = i + 1;
+    }
     if (pipe2(f->stop_pipe, O_CLOEXEC) < 0)
         return -errno;
     return 0;
@@ -192,6 +226,10 @@ static void fake_free(struct fake_signer *f)
         EVP_PKEY_free(f->ids[i].key);
         free(f->ids[i].identity);
     }
+    OPENSSL_free(f->ref_der);
+    OPENSSL_free(f->other_ref_der);
+    for (size_t i = 0; i < f->n_certs; i++)
+        OPENSSL_free(f->cert_der[i]);
     free(f);
 }
 
@@ -315,6 +353,48 @@ static int answer(struct fake_signer *f, const struct fake_conn *c,
                               sig, siglen, IPC_NOTICE_NONE);
 }
 
+/* Build the reply to a FETCH of name, like answer() for SIGN. */
+static int answer_fetch(struct fake_signer *f, const struct fake_conn *c,
+                        const struct ipc_hdr *hdr, const char *name,
+                        size_t len)
+{
+    enum fake_mode mode = (enum fake_mode)atomic_load(&f->mode);
+    struct ipc_fetch_rep rep = { 0 };
+    char msg[IPC_ERRMSG_MAX];
+    static const uint8_t not_der[] = { 0x30, 0x03, 0x02, 0x01 };
+
+    switch (mode) {
+    case FAKE_OLD:
+        return reply_error(f, hdr->request_id, IPC_ERR_UNKNOWN_TYPE,
+                           "unknown request type 0x0005");
+    case FAKE_REFUSE:
+        (void)snprintf(msg, sizeof(msg), "uid %u not allowed", (unsigned)c->uid);
+        return reply_error(f, hdr->request_id, IPC_ERR_DENIED, msg);
+    case FAKE_GARBAGE:
+        memset(f->out, 0x5a, 24);
+        return 24;
+    case FAKE_CLOSE:
+        return -1;
+    default:
+        break;
+    }
+    if (len != strlen(f->ids[0].identity) ||
+        memcmp(name, f->ids[0].identity, len) != 0)
+        return reply_error(f, hdr->request_id, IPC_ERR_NO_IDENTITY, "");
+    rep.keyref = (struct ipc_der){ .p = f->ref_der, .len = f->ref_len };
+    if (mode == FAKE_FETCH_OTHER)
+        rep.keyref = (struct ipc_der){ .p = f->other_ref_der,
+                                       .len = f->other_ref_len };
+    rep.n_certs = f->n_certs;
+    for (size_t i = 0; i < f->n_certs; i++)
+        rep.certs[i] = (struct ipc_der){ .p = f->cert_der[i],
+                                         .len = f->cert_len[i] };
+    if (mode == FAKE_FETCH_BADCERT && rep.n_certs > 0)
+        rep.certs[0] = (struct ipc_der){ .p = not_der, .len = sizeof(not_der) };
+    return ipc_build_fetch_rep(f->out, sizeof(f->out), IPC_VERSION_MAX,
+                               hdr->request_id, &rep);
+}
+
 /* Handle one frame on connection i; false to drop the connection. */
 static bool handle(struct fake_signer *f, size_t i, size_t len)
 {
@@ -329,7 +409,15 @@ static bool handle(struct fake_signer *f, size_t i, size_t len)
         n = ipc_build_error_rep(f->out, sizeof(f->out), hdr.version,
                                 hdr.request_id, IPC_ERR_VERSION,
                                 IPC_VERSION_MAX, "");
-    else if (hdr.type != IPC_REQ_SIGN)
+    else if (hdr.type == IPC_REQ_FETCH) {
+        const char *name;
+        size_t nlen;
+
+        if (ipc_parse_ident_req(body, &name, &nlen) < 0)
+            return false;
+        atomic_fetch_add(&f->fetches, 1);
+        n = answer_fetch(f, &f->conns[i], &hdr, name, nlen);
+    } else if (hdr.type != IPC_REQ_SIGN)
         n = reply_error(f, hdr.request_id, IPC_ERR_UNKNOWN_TYPE, "");
     else if (ipc_parse_sign_req(body, &req) < 0)
         return false;
@@ -436,6 +524,11 @@ void fake_signer_set_mode(struct fake_signer *f, enum fake_mode mode)
 unsigned fake_signer_requests(struct fake_signer *f)
 {
     return atomic_load(&f->requests);
+}
+
+unsigned fake_signer_fetches(struct fake_signer *f)
+{
+    return atomic_load(&f->fetches);
 }
 
 unsigned fake_signer_accepts(struct fake_signer *f)

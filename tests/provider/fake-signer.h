@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 enum fake_mode {
     FAKE_OK = 0,
@@ -27,6 +28,9 @@ enum fake_mode {
     FAKE_DENY_NONROOT, /* FAKE_OK for uid 0 peers, DENIED for others */
     FAKE_OVERSIZE,     /* answer with a frame longer than IPC_FRAME_MAX */
     FAKE_LONG_SIG,     /* a well-formed reply with a 100-byte "signature" */
+    FAKE_OLD,          /* a daemon from before FETCH: UNKNOWN_TYPE */
+    FAKE_FETCH_OTHER,  /* FETCH: the reference of another identity */
+    FAKE_FETCH_BADCERT, /* FETCH: a certificate that is not DER */
     FAKE_MODE_MAX,
 };
 
@@ -44,6 +48,9 @@ struct fake_signer_cfg {
     EVP_PKEY *key;        /* its private key, borrowed */
     const struct fake_identity *more; /* and these (up to MAX - 1) */
     size_t n_more;
+    X509 *const *certs;   /* FETCH answers these for the first identity
+                           * (leaf first), borrowed */
+    size_t n_certs;
     uid_t run_as;         /* process mode: drop to this uid before listen() */
     enum fake_mode mode;
 };
@@ -56,6 +63,7 @@ int fake_signer_start_thread(const struct fake_signer_cfg *cfg,
                              struct fake_signer **ret);
 void fake_signer_set_mode(struct fake_signer *f, enum fake_mode mode);
 unsigned fake_signer_requests(struct fake_signer *f); /* SIGN frames seen */
+unsigned fake_signer_fetches(struct fake_signer *f);  /* FETCH frames seen */
 unsigned fake_signer_accepts(struct fake_signer *f);  /* connections */
 /* Stop serving, close every socket, join, free.  NULL is fine. */
 void fake_signer_stop(struct fake_signer *f);

@@ -262,8 +262,12 @@ static char *pem_of_cert(X509 *x)
 
 static struct fake_signer *start_fake(const char *addr, enum fake_mode mode)
 {
+    /* FETCH answers the leaf and a second certificate standing in for an
+     * intermediate. */
+    X509 *certs[] = { g_cert, g_other_cert };
     struct fake_signer_cfg cfg = {
         .address = addr, .identity = IDENTITY, .key = g_key, .mode = mode,
+        .certs = certs, .n_certs = 2,
     };
     struct fake_signer *f = NULL;
 
@@ -1548,6 +1552,187 @@ static void test_kt_static_rsa(void)
     errors_contain(NULL);
 }
 
+/* --- OSSL_STORE: shortcert:NAME ------------------------------------------- */
+
+/* Everything a store URI yields, in order: types[] and the objects. */
+struct store_items {
+    int types[8];
+    size_t n;
+    EVP_PKEY *pkey;
+    X509 *certs[4];
+    size_t n_certs;
+};
+
+static void store_items_free(struct store_items *it)
+{
+    EVP_PKEY_free(it->pkey);
+    for (size_t i = 0; i < it->n_certs; i++)
+        X509_free(it->certs[i]);
+    *it = (struct store_items){ 0 };
+}
+
+/* Open uri in ctx (NULL: the default context), expecting expect (0: all);
+ * false if it would not open. */
+static bool store_read(OSSL_LIB_CTX *ctx, const char *uri, int expect,
+                       struct store_items *it)
+{
+    OSSL_STORE_CTX *st =
+        OSSL_STORE_open_ex(uri, ctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    OSSL_STORE_INFO *info;
+
+    *it = (struct store_items){ 0 };
+    if (!st)
+        return false;
+    if (expect)
+        CU_ASSERT(OSSL_STORE_expect(st, expect) == 1);
+    while (!OSSL_STORE_eof(st) && it->n < 8) {
+        int type;
+
+        info = OSSL_STORE_load(st);
+        if (!info)
+            break;
+        type = OSSL_STORE_INFO_get_type(info);
+        it->types[it->n++] = type;
+        if (type == OSSL_STORE_INFO_PKEY && !it->pkey)
+            it->pkey = OSSL_STORE_INFO_get1_PKEY(info);
+        if (type == OSSL_STORE_INFO_CERT && it->n_certs < 4)
+            it->certs[it->n_certs++] = OSSL_STORE_INFO_get1_CERT(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(st);
+    return true;
+}
+
+static void test_store_uri(void)
+{
+    struct store_items it;
+    unsigned fetches = fake_signer_fetches(g_fake);
+
+    CU_ASSERT_FATAL(store_read(NULL, "shortcert:" IDENTITY, 0, &it));
+    CU_ASSERT_EQUAL(fake_signer_fetches(g_fake), fetches + 1);
+    CU_ASSERT_EQUAL(it.n, 3);
+    CU_ASSERT_EQUAL(it.types[0], OSSL_STORE_INFO_PKEY);
+    CU_ASSERT_EQUAL(it.types[1], OSSL_STORE_INFO_CERT);
+    CU_ASSERT_EQUAL(it.types[2], OSSL_STORE_INFO_CERT);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(it.pkey);
+    CU_ASSERT_EQUAL_FATAL(it.n_certs, 2);
+    /* The key is ours (signs through shortcertd), the leaf first. */
+    CU_ASSERT_STRING_EQUAL(
+        OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(it.pkey)), "shortcert");
+    CU_ASSERT(EVP_PKEY_eq(it.pkey, g_key) == 1);
+    CU_ASSERT_EQUAL(sign_cv(it.pkey, NULL, "SHA256"), 1);
+    CU_ASSERT_EQUAL(X509_cmp(it.certs[0], g_cert), 0);
+    CU_ASSERT_EQUAL(X509_cmp(it.certs[1], g_other_cert), 0);
+    CU_ASSERT(X509_check_private_key(it.certs[0], it.pkey) == 1);
+    store_items_free(&it);
+
+    /* The scheme is case-insensitive; the rest is not. */
+    CU_ASSERT_FATAL(store_read(NULL, "ShortCert:" IDENTITY,
+                               OSSL_STORE_INFO_CERT, &it));
+    CU_ASSERT_EQUAL(it.n, 2);
+    CU_ASSERT_PTR_NULL(it.pkey);
+    CU_ASSERT_EQUAL(it.n_certs, 2);
+    store_items_free(&it);
+
+    CU_ASSERT_FATAL(store_read(NULL, "shortcert:" IDENTITY,
+                               OSSL_STORE_INFO_PKEY, &it));
+    CU_ASSERT_EQUAL(it.n, 1);
+    CU_ASSERT_PTR_NOT_NULL(it.pkey);
+    store_items_free(&it);
+    errors_contain(NULL);
+}
+
+static void test_store_bad_uris(void)
+{
+    static const char *const bad[] = {
+        "shortcert:",
+        "shortcert:api?socket=/tmp/x",
+        "shortcert://api",
+        "shortcert:api#x",
+        "shortcert:a%70i",
+        "shortcert:.api",
+        "shortcert:api ",
+        "shortcert:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    };
+    unsigned fetches = fake_signer_fetches(g_fake);
+    struct store_items it;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CU_ASSERT_FALSE(store_read(NULL, bad[i], 0, &it));
+        CU_ASSERT(errors_contain("not a shortcert URI"));
+    }
+    /* Nothing malformed reached the daemon. */
+    CU_ASSERT_EQUAL(fake_signer_fetches(g_fake), fetches);
+    /* An identity the daemon does not have. */
+    CU_ASSERT_FALSE(store_read(NULL, "shortcert:web", 0, &it));
+    CU_ASSERT(errors_contain("refused to give the key reference and "
+                             "certificates for identity 'web': no such "
+                             "identity"));
+}
+
+static void test_store_daemon_answers(void)
+{
+    static const struct {
+        enum fake_mode mode;
+        const char *want;
+    } cases[] = {
+        { FAKE_OLD, "is too old for shortcert:api URIs (it does not know the "
+                    "FETCH request)" },
+        { FAKE_REFUSE, "refused to give the key reference and certificates "
+                       "for identity 'api': permission denied" },
+        { FAKE_GARBAGE, "malformed reply from shortcertd" },
+        { FAKE_CLOSE, "closed the connection without answering" },
+        { FAKE_FETCH_OTHER, "sent the key reference of another identity" },
+        { FAKE_FETCH_BADCERT, "sent an invalid certificate" },
+    };
+    char addr[64];
+    struct fake_signer *f;
+    struct store_items it;
+    OSSL_LIB_CTX *ctx;
+
+    addr_for(addr, sizeof(addr), "store");
+    f = start_fake(addr, FAKE_OK);
+    ctx = libctx_for(addr, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_signer_set_mode(f, cases[i].mode);
+        CU_ASSERT_FALSE(store_read(ctx, "shortcert:api", 0, &it));
+        {
+            bool ok = errors_contain(cases[i].want);
+
+            if (!ok)
+                fprintf(stderr, "    wanted: %s\n", cases[i].want);
+            CU_ASSERT(ok);
+        }
+    }
+    /* The same daemon, healthy again: the URI opens. */
+    fake_signer_set_mode(f, FAKE_OK);
+    CU_ASSERT(store_read(ctx, "shortcert:api", 0, &it));
+    CU_ASSERT_PTR_NOT_NULL(it.pkey);
+    store_items_free(&it);
+    OSSL_LIB_CTX_free(ctx);
+    fake_signer_stop(f);
+
+    /* A leaf that does not carry the identity's key. */
+    {
+        X509 *certs[] = { g_other_cert };
+        struct fake_signer_cfg cfg = {
+            .address = addr, .identity = IDENTITY, .key = g_key,
+            .mode = FAKE_OK, .certs = certs, .n_certs = 1,
+        };
+
+        addr_for(addr, sizeof(addr), "store-mismatch");
+        CU_ASSERT_FATAL(fake_signer_start_thread(&cfg, &f) == 0);
+        ctx = libctx_for(addr, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+        CU_ASSERT_FALSE(store_read(ctx, "shortcert:api", 0, &it));
+        CU_ASSERT(errors_contain("does not hold its key"));
+        OSSL_LIB_CTX_free(ctx);
+        fake_signer_stop(f);
+    }
+}
+
 /* --- setup ----------------------------------------------------------------- */
 
 static void global_cleanup(void)
@@ -1625,9 +1810,11 @@ static int global_setup(void)
 
     {
         struct fake_identity more[N_KT];
+        X509 *certs[] = { g_cert, g_other_cert }; /* as start_fake() */
         struct fake_signer_cfg cfg = {
             .address = g_main_addr, .identity = IDENTITY, .key = g_key,
-            .more = more, .n_more = N_KT, .mode = FAKE_OK,
+            .more = more, .n_more = N_KT, .certs = certs, .n_certs = 2,
+            .mode = FAKE_OK,
         };
 
         for (size_t i = 0; i < N_KT; i++) {
@@ -1709,6 +1896,12 @@ int cu_register(void)
         { "bad configuration", test_bad_config },
         { NULL, NULL },
     };
+    static const struct cu_test store[] = {
+        { "shortcert:NAME yields key, leaf, chain", test_store_uri },
+        { "malformed URIs, unknown identity", test_store_bad_uris },
+        { "daemon answers: old, refused, malformed", test_store_daemon_answers },
+        { NULL, NULL },
+    };
 
     if (global_setup() < 0)
         return -1;
@@ -1717,7 +1910,8 @@ int cu_register(void)
         cu_add_suite("provider-sign", sign) < 0 ||
         cu_add_suite("provider-keytypes", keytypes) < 0 ||
         cu_add_suite("provider-processes", procs) < 0 ||
-        cu_add_suite("provider-daemon", daemon) < 0)
+        cu_add_suite("provider-daemon", daemon) < 0 ||
+        cu_add_suite("provider-store", store) < 0)
         return -1;
     return 0;
 }

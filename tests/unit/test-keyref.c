@@ -218,11 +218,54 @@ static void t_generation_is_spki_hash(void)
     EVP_PKEY_free(other);
 }
 
+static void t_parse_uri(void)
+{
+    static const struct {
+        const char *uri;
+        const char *want; /* NULL: refused */
+    } cases[] = {
+        { "shortcert:api", "api" },
+        { "SHORTCERT:web-1.x_y", "web-1.x_y" },
+        { "shortcert:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
+        { "shortcert:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+          NULL },
+        { "shortcert:", NULL },
+        { "shortcert", NULL },
+        { "shortcer:api", NULL },
+        { "shortcertx:api", NULL },
+        { "file:api", NULL },
+        { "shortcert://api", NULL },
+        { "shortcert:api?socket=/x", NULL },
+        { "shortcert:api#f", NULL },
+        { "shortcert:a%20b", NULL },
+        { "shortcert:-api", NULL },
+        { "shortcert: api", NULL },
+        { "shortcert:api\n", NULL },
+        { "", NULL },
+    };
+    char name[IPC_IDENTITY_MAX + 1];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int r = keyref_parse_uri(cases[i].uri, name);
+
+        if (cases[i].want) {
+            CU_ASSERT_EQUAL(r, 0);
+            if (r == 0)
+                CU_ASSERT_STRING_EQUAL(name, cases[i].want);
+        } else {
+            CU_ASSERT_EQUAL(r, -EINVAL);
+        }
+    }
+    CU_ASSERT_EQUAL(keyref_parse_uri(NULL, name), -EINVAL);
+}
+
 int cu_register(void)
 {
     static const struct cu_test tests[] = {
         { "PEM round trip", t_pem_roundtrip },
         { "every key type: round trip, no private bytes", t_every_key_type },
+        { "store URI parsing", t_parse_uri },
         { "no private material", t_no_private_material },
         { "strict decoding", t_strict_decode },
         { "generation is the SPKI hash", t_generation_is_spki_hash },
