@@ -10,6 +10,7 @@
 # (/1.0/renew) and rotate (/1.0/rekey).  Purpose: a client identity's key
 # refuses server-context inputs and a server identity's key client-context
 # ones, for every kind; a scheme that does not fit the key is refused.
+# shortcert:NAME store URIs hand out P-384, RSA and Ed25519 keys too.
 # A changed key-type gets a new key of that type.  And allowed-key-types: a
 # key-type outside the policy is a config error.
 types=(ec-p256 ec-p384 rsa-2048 rsa-3072 ed25519)
@@ -167,6 +168,31 @@ for t in "${types[@]}"; do
 	after=$(status_json | jq --arg n "$id" '.identities[] | select(.name == $n) | .signatures.ok')
 	((after - before == n)) || fail "$id: shortcertd signed $((after - before)) times for $n handshakes"
 	h_kill "$TNAME-s_server-$t"
+	port=$((port + 1))
+done
+
+note "shortcert:NAME store URIs for every kind: storeutl, and s_server with no files"
+for t in ec-p384 rsa-3072 ed25519; do
+	id=srv-$t
+	out=$(as_user nobody env OPENSSL_CONF="$T/openssl.cnf" openssl storeutl -noout "shortcert:$id" 2>&1) ||
+		fail "storeutl shortcert:$id: $out"
+	[[ $out == *"0: Pkey"*"1: Certificate"*"Total found: 3"* ]] || fail "storeutl shortcert:$id listed: $out"
+	[[ $(as_user nobody env OPENSSL_CONF="$T/openssl.cnf" openssl pkey -in "shortcert:$id" -pubout 2>&1) == \
+		"$(openssl x509 -in "$T/out/$id.crt" -noout -pubkey)" ]] || fail "shortcert:$id: not the certificate's key"
+	h_bg "$TNAME-s_server-uri-$t" setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+		env OPENSSL_CONF="$T/openssl.cnf" openssl s_server -www -accept "$port" \
+		-key "shortcert:$id" -cert "shortcert:$id" -cert_chain "shortcert:$id" \
+		-cipher ECDHE+AESGCM:ECDHE+CHACHA20 -no-CAfile -no-CApath -no-CAstore
+	h_wait h_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || fail "s_server shortcert:$id did not start"
+	case $t in
+	ec-*) want=ECDSA ;;
+	rsa-*) want=RSA-PSS ;;
+	*) want=ed25519 ;;
+	esac
+	r13=$(expect_sig "$port" "$t.internal.test" "$want" tls1_3)
+	r12=$(expect_sig "$port" "$t.internal.test" "$want" tls1_2)
+	note "shortcert:$id: TLS 1.3 $r13, TLS 1.2 $r12"
+	h_kill "$TNAME-s_server-uri-$t"
 	port=$((port + 1))
 done
 
