@@ -34,6 +34,22 @@ ref-owner = postgres
 ref-mode = 0600
 allow-users = postgres
 EOF
+# The same service with shortcert keys of the other types: RSA (d, p and q
+# are searched) and Ed25519 (the seed).
+for kt in rsa-2048 ed25519; do
+	cat >>"$T/sc.conf" <<EOF
+
+[identity web-$kt]
+names = $SNI, 127.0.0.1
+key-type = $kt
+ca-url = $H_CA_URL
+ca-root = $H_CA_ROOT
+lifetime = 10m
+chain-file = $T/out/web-$kt.crt
+ref-file = $T/out/web-$kt.ref
+allow-users = nobody
+EOF
+done
 sc_start "$D" "$T/sc.conf"
 sc_wait_file "$T/out/web.crt" || fail "no certificate for web"
 sc_wait_file "$T/out/db.crt" || fail "no certificate for db"
@@ -79,6 +95,26 @@ scan nginx-shortcert "$WEBKEY" "$(h_pid "$NG")"
 scan shortcertd "$WEBKEY" "$(h_pid "$D")"
 [[ $scan_rc == 1 ]] || fail "the scan did not find the key in shortcertd, which holds it"
 h_kill "$NG"
+
+for kt in rsa-2048 ed25519; do
+	note "nginx with a $kt key reference (provider), then scanned"
+	sc_wait_file "$T/out/web-$kt.crt" || fail "no certificate for web-$kt"
+	nginx_run "$T/out/web-$kt.ref" "$T/out/web-$kt.crt" "$T/openssl.cnf"
+	for v in tls1_3 tls1_2; do tls_check "$SNI" "$PORT" "$v" >/dev/null || fail "nginx $kt: $v not verified"; done
+	k=$T/state/identities/web-$kt/current/key.pem
+	scan "nginx-shortcert-$kt" "$k" "$(h_pid "$NG")"
+	[[ $scan_rc == 0 ]] || { grep FOUND "$T/scan-nginx-shortcert-$kt.txt" | head -5; fail "$kt key bytes found in nginx with shortcert"; }
+	# the same scan finds them in shortcertd, which holds the key
+	scan "shortcertd-$kt" "$k" "$(h_pid "$D")"
+	[[ $scan_rc == 1 ]] || fail "the scan did not find the $kt key in shortcertd, which holds it"
+	if [[ $kt == rsa-2048 ]]; then
+		for n in d p q; do
+			grep -q "^pattern RSA $n (little-endian): [0-9]* bytes, [1-9]" "$T/scan-shortcertd-$kt.txt" ||
+				fail "RSA $n not found in shortcertd"
+		done
+	fi
+	h_kill "$NG"
+done
 
 note "control: nginx with a plain copy of the same key"
 mkdir -p "$T/plain"
