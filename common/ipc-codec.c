@@ -165,7 +165,8 @@ int ipc_build_ident_req(uint8_t *buf, size_t cap, uint16_t version,
 {
     struct wbuf w = frame_begin(buf, cap);
 
-    if ((type != IPC_REQ_RENEW && type != IPC_REQ_ROTATE) ||
+    if ((type != IPC_REQ_RENEW && type != IPC_REQ_ROTATE &&
+         type != IPC_REQ_FETCH) ||
         !ipc_identity_valid(name, len))
         return -EINVAL;
     put_blob(&w, name, len);
@@ -194,6 +195,24 @@ int ipc_build_status_rep(uint8_t *buf, size_t cap, uint16_t version,
         return -EINVAL;
     put_blob(&w, json, json_len);
     return frame_end(&w, version, IPC_REP_STATUS, request_id);
+}
+
+int ipc_build_fetch_rep(uint8_t *buf, size_t cap, uint16_t version,
+                        uint32_t request_id, const struct ipc_fetch_rep *rep)
+{
+    struct wbuf w = frame_begin(buf, cap);
+
+    if (rep->keyref.len == 0 || rep->keyref.len > IPC_KEYREF_MAX ||
+        rep->n_certs > IPC_FETCH_CERTS_MAX)
+        return -EINVAL;
+    put_blob(&w, rep->keyref.p, rep->keyref.len);
+    put_u32(&w, (uint32_t)rep->n_certs);
+    for (size_t i = 0; i < rep->n_certs; i++) {
+        if (rep->certs[i].len == 0)
+            return -EINVAL;
+        put_blob(&w, rep->certs[i].p, rep->certs[i].len);
+    }
+    return frame_end(&w, version, IPC_REP_FETCH, request_id);
 }
 
 /* --- reading ------------------------------------------------------------ */
@@ -319,6 +338,29 @@ int ipc_parse_status_rep(struct ipc_cur body, struct ipc_status_rep *ret)
         return -EBADMSG;
     *ret = (struct ipc_status_rep){ .json = (const char *)js.p,
                                     .json_len = js.left };
+    return 0;
+}
+
+int ipc_parse_fetch_rep(struct ipc_cur body, struct ipc_fetch_rep *ret)
+{
+    struct ipc_fetch_rep r = { 0 };
+    struct ipc_cur blob;
+    uint32_t n;
+
+    if (ipc_get_blob(&body, &blob) < 0 || blob.left == 0 ||
+        blob.left > IPC_KEYREF_MAX || ipc_get_u32(&body, &n) < 0 ||
+        n > IPC_FETCH_CERTS_MAX)
+        return -EBADMSG;
+    r.keyref = (struct ipc_der){ .p = blob.p, .len = blob.left };
+    for (uint32_t i = 0; i < n; i++) {
+        if (ipc_get_blob(&body, &blob) < 0 || blob.left == 0)
+            return -EBADMSG;
+        r.certs[i] = (struct ipc_der){ .p = blob.p, .len = blob.left };
+    }
+    if (body.left != 0)
+        return -EBADMSG; /* trailing bytes */
+    r.n_certs = n;
+    *ret = r;
     return 0;
 }
 

@@ -206,3 +206,29 @@ int keyref_write_pem(BIO *out, const struct keyref *ref)
     OPENSSL_free(der);
     return r;
 }
+
+int keyref_parse_uri(const char *uri, char ret[IPC_IDENTITY_MAX + 1])
+{
+    const size_t slen = sizeof(KEYREF_URI_SCHEME) - 1;
+    size_t len;
+
+    if (!uri)
+        return -EINVAL;
+    /* Bounded: never read past what a valid URI could be, plus its NUL. */
+    len = strnlen(uri, KEYREF_URI_MAX + 1);
+    if (len > KEYREF_URI_MAX || len <= slen + 1 || uri[slen] != ':')
+        return -EINVAL;
+    for (size_t i = 0; i < slen; i++) {
+        char ch = uri[i];
+
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (ch != KEYREF_URI_SCHEME[i])
+            return -EINVAL;
+    }
+    if (!ipc_identity_valid(uri + slen + 1, len - slen - 1))
+        return -EINVAL;
+    memcpy(ret, uri + slen + 1, len - slen - 1);
+    ret[len - slen - 1] = '\0';
+    return 0;
+}

@@ -50,6 +50,7 @@ enum val_type {
     V_NAMES,
     V_ROLE,
     V_KEYTYPE,
+    V_KEYTYPES, /* a set of key types */
     V_ENROLL,
     V_DURATION,
     V_MODE,
@@ -98,6 +99,7 @@ static const struct cfg_key cfg_keys[] = {
     { "names", V_NAMES, IDSEC, K_LIST | K_NODEFAULT, ID(names) },
     { "role", V_ROLE, IDSEC, 0, ID(role) },
     { "key-type", V_KEYTYPE, IDSEC, 0, ID(key_type) },
+    { "allowed-key-types", V_KEYTYPES, IDSEC, 0, ID(allowed_key_types) },
     { "enroll", V_ENROLL, IDSEC, 0, ID(enroll) },
     { "ca-url", V_URL, IDSEC, 0, ID(ca_url) },
     { "ca-root", V_PATH, IDSEC, 0, ID(ca_root) },
@@ -602,6 +604,58 @@ int cfg_normalize_path(const char *in, char *out, size_t n)
     return 0;
 }
 
+/* --- key types ---------------------------------------------------------- */
+
+static const char *const key_type_names[CFG_KEY_MAX] = {
+    [CFG_KEY_EC_P256] = "ec-p256",   [CFG_KEY_EC_P384] = "ec-p384",
+    [CFG_KEY_RSA_2048] = "rsa-2048", [CFG_KEY_RSA_3072] = "rsa-3072",
+    [CFG_KEY_ED25519] = "ed25519",
+};
+
+#define KEY_TYPES_SUPPORTED                                                  \
+    "supported are ec-p256, ec-p384, rsa-2048, rsa-3072 and ed25519"
+
+const char *cfg_key_type_str(enum cfg_key_type t)
+{
+    return t > 0 && t < CFG_KEY_MAX ? key_type_names[t] : NULL;
+}
+
+int cfg_key_type_from_string(const char *s, enum cfg_key_type *ret)
+{
+    for (int t = 1; t < CFG_KEY_MAX; t++)
+        if (strcmp(s, key_type_names[t]) == 0) {
+            *ret = (enum cfg_key_type)t;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* Why a key type is not accepted, when there is more to say: "rsa-N"
+ * with N below 2048. */
+static const char *key_type_hint(const char *s)
+{
+    unsigned long bits;
+
+    if (strncmp(s, "rsa-", 4) == 0 && parse_uint(s + 4, 1000000, &bits) == 0 &&
+        bits < 2048)
+        return "RSA keys shorter than 2048 bits are never allowed; ";
+    return "";
+}
+
+static int add_key_type(struct pstate *ps, const char *item, void *ud)
+{
+    unsigned *set = ud;
+    enum cfg_key_type t;
+
+    if (cfg_key_type_from_string(item, &t) < 0)
+        return perr(ps, ps->line,
+                    "unsupported key type '%s' in 'allowed-key-types': "
+                    "%s" KEY_TYPES_SUPPORTED,
+                    item, key_type_hint(item)), -EINVAL;
+    *set |= CFG_KEY_BIT(t);
+    return 0;
+}
+
 /* Keys whose path must name a file (not end in '/', not be '/'). */
 static bool names_a_file(const struct cfg_key *k)
 {
@@ -683,15 +737,19 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
                         "invalid role '%s': expected server or client", value),
                    -EINVAL;
         return 0;
-    case V_KEYTYPE:
-        if (strcmp(value, "ec-p256") == 0)
-            *(enum cfg_key_type *)dst = CFG_KEY_EC_P256;
-        else
+    case V_KEYTYPE: {
+        enum cfg_key_type t;
+
+        if (cfg_key_type_from_string(value, &t) < 0)
             return perr(ps, ps->line,
-                        "unsupported key-type '%s': this version supports "
-                        "ec-p256",
-                        value), -EINVAL;
+                        "unsupported key-type '%s': %s" KEY_TYPES_SUPPORTED,
+                        value, key_type_hint(value)), -EINVAL;
+        *(enum cfg_key_type *)dst = t;
         return 0;
+    }
+    case V_KEYTYPES:
+        *(unsigned *)dst = 0; /* the list replaces, never adds to, a set */
+        return for_each_item(ps, k->name, value, add_key_type, dst);
     case V_ENROLL:
         if (strcmp(value, "acme") == 0)
             *(enum cfg_enroll *)dst = CFG_ENROLL_ACME;
@@ -1027,6 +1085,10 @@ static int handler(void *user, const char *section, const char *name,
         ps->cur->id.ref.line = ps->line;
     if (strcmp(k->name, "ca-root") == 0)
         ps->cur->id.ca_root_line = ps->line;
+    if (strcmp(k->name, "key-type") == 0)
+        ps->cur->id.key_type_line = ps->line;
+    if (strcmp(k->name, "allowed-key-types") == 0)
+        ps->cur->id.allowed_key_types_line = ps->line;
     r = parse_value(ps, k, base, value);
     if (r == -ENOMEM)
         perr(ps, ps->line, "out of memory");
@@ -1091,8 +1153,15 @@ static int apply_defaults(struct pstate *ps, struct pid_entry *e)
         case V_PERCENT:
             *(unsigned *)dst = *(const unsigned *)src;
             break;
-        case V_ROLE:
+        case V_KEYTYPES:
+            *(unsigned *)dst = *(const unsigned *)src;
+            id->allowed_key_types_line = d->allowed_key_types_line;
+            break;
         case V_KEYTYPE:
+            *(int *)dst = *(const int *)src;
+            id->key_type_line = d->key_type_line;
+            break;
+        case V_ROLE:
         case V_ENROLL:
         case V_LOGLEVEL:
         case V_SIGNAL:
@@ -1149,6 +1218,16 @@ static int validate_identity(struct pstate *ps, struct pid_entry *e)
         id->role = TLS_ROLE_SERVER;
     if (!key_set(e, "key-type"))
         id->key_type = CFG_KEY_EC_P256;
+    /* Every supported type is allowed unless a policy narrows it (RSA
+     * below 2048 bits is not a type at all). */
+    if (!key_set(e, "allowed-key-types"))
+        id->allowed_key_types = CFG_KEY_ALL;
+    if (!(id->allowed_key_types & CFG_KEY_BIT(id->key_type)))
+        return perr(ps, id->key_type_line ? id->key_type_line
+                                          : id->allowed_key_types_line,
+                    "[identity %s]: key-type %s%s is not in allowed-key-types",
+                    id->name, cfg_key_type_str(id->key_type),
+                    id->key_type_line ? "" : " (the default)"), -EINVAL;
     if (!key_set(e, "enroll"))
         id->enroll = CFG_ENROLL_ACME;
     if (!key_set(e, "acme-provisioner") &&
@@ -1622,8 +1701,13 @@ void cfg_dump(const struct cfg *c, FILE *f)
         fprintf(f, "\n[identity %s]\nnames =", id->name);
         for (size_t j = 0; j < id->n_names; j++)
             fprintf(f, "%s %s", j ? "," : "", id->names[j]);
-        fprintf(f, "\nrole = %s\nkey-type = ec-p256\nenroll = acme\n",
-                id->role == TLS_ROLE_CLIENT ? "client" : "server");
+        fprintf(f, "\nrole = %s\nkey-type = %s\nallowed-key-types =",
+                id->role == TLS_ROLE_CLIENT ? "client" : "server",
+                cfg_key_type_str(id->key_type));
+        for (int t = 1; t < CFG_KEY_MAX; t++)
+            if (id->allowed_key_types & CFG_KEY_BIT(t))
+                fprintf(f, " %s", cfg_key_type_str((enum cfg_key_type)t));
+        fprintf(f, "\nenroll = acme\n");
         fprintf(f, "ca-url = %s\nca-root = %s\nacme-provisioner = %s\n",
                 id->ca_url, id->ca_root, id->acme_provisioner);
         if (id->lifetime_s)

@@ -29,7 +29,19 @@
 
 enum cfg_key_type {
     CFG_KEY_EC_P256 = 1,
+    CFG_KEY_EC_P384 = 2,
+    CFG_KEY_RSA_2048 = 3,
+    CFG_KEY_RSA_3072 = 4,
+    CFG_KEY_ED25519 = 5,
+    CFG_KEY_MAX,
 };
+
+/* allowed-key-types is a set of key types: bit (1u << type). */
+#define CFG_KEY_BIT(t) (1u << (unsigned)(t))
+#define CFG_KEY_ALL                                                          \
+    (CFG_KEY_BIT(CFG_KEY_EC_P256) | CFG_KEY_BIT(CFG_KEY_EC_P384) |            \
+     CFG_KEY_BIT(CFG_KEY_RSA_2048) | CFG_KEY_BIT(CFG_KEY_RSA_3072) |          \
+     CFG_KEY_BIT(CFG_KEY_ED25519))
 
 enum cfg_enroll {
     CFG_ENROLL_ACME = 1,
@@ -52,6 +64,9 @@ struct cfg_identity {
     size_t n_names;
     enum tls_role role;
     enum cfg_key_type key_type;
+    unsigned key_type_line;     /* where key-type was set (0: default) */
+    unsigned allowed_key_types; /* CFG_KEY_BIT set; key_type is in it */
+    unsigned allowed_key_types_line;
     enum cfg_enroll enroll;
     char *ca_url;   /* https://host[:port], no trailing slash */
     char *ca_root;  /* PEM file: the only trust anchor */
@@ -151,6 +166,11 @@ const struct cfg_identity *cfg_find_identity(const struct cfg *c,
 
 /* The ACME directory URL of an identity (new string). */
 char *cfg_acme_directory(const struct cfg_identity *id);
+
+/* "ec-p256", "rsa-3072", ... for a key type (NULL if out of range), and
+ * back (-EINVAL for anything else, RSA below 2048 bits included). */
+const char *cfg_key_type_str(enum cfg_key_type t);
+int cfg_key_type_from_string(const char *s, enum cfg_key_type *ret);
 
 /* Print the effective configuration (for --dump-config). */
 void cfg_dump(const struct cfg *c, FILE *f);

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -62,27 +63,79 @@ static double random_unit(void)
     return (double)r / 4294967296.0;
 }
 
-static bool key_fits_config(EVP_PKEY *k, const struct cfg_identity *cfg)
+static bool ec_group_is(EVP_PKEY *k, const char *want)
 {
     char group[64];
 
-    switch (cfg->key_type) {
+    return EVP_PKEY_is_a(k, "EC") &&
+           EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof(group),
+                                          NULL) == 1 &&
+           strcmp(group, want) == 0;
+}
+
+static bool key_is_type(EVP_PKEY *k, enum cfg_key_type t)
+{
+    switch (t) {
     case CFG_KEY_EC_P256:
-        return EVP_PKEY_is_a(k, "EC") &&
-               EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof(group),
-                                              NULL) == 1 &&
-               strcmp(group, "prime256v1") == 0;
+        return ec_group_is(k, "prime256v1");
+    case CFG_KEY_EC_P384:
+        return ec_group_is(k, "secp384r1");
+    case CFG_KEY_RSA_2048:
+        return EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_get_bits(k) == 2048;
+    case CFG_KEY_RSA_3072:
+        return EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_get_bits(k) == 3072;
+    case CFG_KEY_ED25519:
+        return EVP_PKEY_is_a(k, "ED25519");
+    case CFG_KEY_MAX:
+        break;
     }
     return false;
 }
 
+static bool key_fits_config(EVP_PKEY *k, const struct cfg_identity *cfg)
+{
+    return key_is_type(k, cfg->key_type);
+}
+
+/* The key-type name of a key ("ec-p256", ...), or "other". */
+static const char *key_type_name(EVP_PKEY *k)
+{
+    for (int t = 1; t < CFG_KEY_MAX; t++)
+        if (key_is_type(k, (enum cfg_key_type)t))
+            return cfg_key_type_str((enum cfg_key_type)t);
+    return "other";
+}
+
+/* Called at start-up (before the sockets open) and by renewal workers,
+ * never on the event loop: an RSA key takes from tens of milliseconds to
+ * seconds to make. */
 static EVP_PKEY *generate_key(const struct cfg_identity *cfg)
 {
     switch (cfg->key_type) {
     case CFG_KEY_EC_P256:
         return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    case CFG_KEY_EC_P384:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    case CFG_KEY_RSA_2048:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    case CFG_KEY_RSA_3072:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+    case CFG_KEY_ED25519:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    case CFG_KEY_MAX:
+        break;
     }
     return NULL;
+}
+
+/* What kind of TLS signer a key is (decides which inputs it may sign). */
+static enum tls_key_kind key_kind(EVP_PKEY *k)
+{
+    if (EVP_PKEY_is_a(k, "RSA"))
+        return TLS_KEY_RSA;
+    if (EVP_PKEY_is_a(k, "ED25519"))
+        return TLS_KEY_ED25519;
+    return TLS_KEY_EC;
 }
 
 /* --- key generations --------------------------------------------------- */
@@ -133,6 +186,7 @@ static struct keygen *keygen_new(const char *identity_dir, const char *name,
         return NULL;
     }
     g->key = k;
+    g->kind = key_kind(k);
     return g;
 }
 
@@ -753,7 +807,7 @@ static struct keygen *create_gen(struct identity *id, char *err, size_t errlen)
         return NULL;
     }
     log_notice("Identity '%s': generated a new %s key (generation %s)",
-               id->cfg->name, "EC P-256", g->gen_hex);
+               id->cfg->name, cfg_key_type_str(id->cfg->key_type), g->gen_hex);
     return g;
 }
 
@@ -1192,50 +1246,63 @@ static void md_init(void)
     md_sha[2] = EVP_MD_fetch(NULL, "SHA512", NULL);
 }
 
-static const EVP_MD *ecdsa_md(uint32_t scheme)
+/* How a scheme of docs/PROTOCOL.md signs: the key kind it needs, the
+ * digest (none: pure EdDSA) and the RSA padding (0: not RSA). */
+struct sign_how {
+    enum tls_key_kind kind;
+    int md; /* index into md_sha, -1 for none */
+    int pad;
+};
+
+static bool scheme_how(uint32_t scheme, struct sign_how *ret)
 {
-    (void)pthread_once(&md_once, md_init);
-    switch (scheme) {
-    case IPC_SCHEME_ECDSA_SHA256:
-        return md_sha[0];
-    case IPC_SCHEME_ECDSA_SHA384:
-        return md_sha[1];
-    case IPC_SCHEME_ECDSA_SHA512:
-        return md_sha[2];
-    default:
-        return NULL;
-    }
+    static const struct sign_how how[IPC_SCHEME_MAX] = {
+        [IPC_SCHEME_ECDSA_SHA256] = { TLS_KEY_EC, 0, 0 },
+        [IPC_SCHEME_ECDSA_SHA384] = { TLS_KEY_EC, 1, 0 },
+        [IPC_SCHEME_ECDSA_SHA512] = { TLS_KEY_EC, 2, 0 },
+        [IPC_SCHEME_RSA_PKCS1_SHA256] = { TLS_KEY_RSA, 0, RSA_PKCS1_PADDING },
+        [IPC_SCHEME_RSA_PKCS1_SHA384] = { TLS_KEY_RSA, 1, RSA_PKCS1_PADDING },
+        [IPC_SCHEME_RSA_PKCS1_SHA512] = { TLS_KEY_RSA, 2, RSA_PKCS1_PADDING },
+        [IPC_SCHEME_RSA_PSS_SHA256] = { TLS_KEY_RSA, 0, RSA_PKCS1_PSS_PADDING },
+        [IPC_SCHEME_RSA_PSS_SHA384] = { TLS_KEY_RSA, 1, RSA_PKCS1_PSS_PADDING },
+        [IPC_SCHEME_RSA_PSS_SHA512] = { TLS_KEY_RSA, 2, RSA_PKCS1_PSS_PADDING },
+        [IPC_SCHEME_ED25519] = { TLS_KEY_ED25519, -1, 0 },
+    };
+
+    if (scheme == 0 || scheme >= IPC_SCHEME_MAX)
+        return false;
+    *ret = how[scheme];
+    return true;
 }
 
-int identity_sign(struct identity *id, const uint8_t gen[IPC_GENERATION_LEN],
-                  uint32_t scheme, const uint8_t *msg, size_t len, uint8_t *sig,
-                  size_t *siglen, bool *ret_retired)
+/* A signature by g's key over the digest of msg (EC, RSA), or over msg
+ * itself (Ed25519: pure EdDSA has no pre-hash).  The digest is always made
+ * here from the message, never taken from the peer. */
+static int sign_with(struct keygen *g, const struct sign_how *how,
+                     const uint8_t *msg, size_t len, uint8_t *sig,
+                     size_t *siglen)
 {
     unsigned char dgst[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
-    struct keygen *g = NULL;
     const EVP_MD *md;
-    time_t now = time(NULL);
     int r = -EIO;
 
-    pthread_mutex_lock(&id->lock);
-    if (id->cur && CRYPTO_memcmp(gen, id->cur->generation, IPC_GENERATION_LEN) == 0)
-        g = keygen_ref(id->cur);
-    *ret_retired = false;
-    for (size_t i = 0; !g && i < id->n_old; i++)
-        if (CRYPTO_memcmp(gen, id->old[i]->generation, IPC_GENERATION_LEN) == 0 &&
-            old_usable(id->old[i], now)) {
-            g = keygen_ref(id->old[i]);
-            *ret_retired = true;
-        }
-    pthread_mutex_unlock(&id->lock);
-    if (!g)
-        return id->cur ? -ESTALE : -ENOKEY;
-    md = ecdsa_md(scheme);
-    if (!md || !EVP_PKEY_is_a(g->key, "EC")) {
-        keygen_unref(g);
-        return -EINVAL;
+    if (how->kind == TLS_KEY_ED25519) {
+        EVP_MD_CTX *m = EVP_MD_CTX_new();
+
+        if (m && EVP_DigestSignInit_ex(m, NULL, NULL, NULL, NULL, g->key,
+                                       NULL) == 1 &&
+            EVP_DigestSign(m, sig, siglen, msg, len) == 1)
+            r = 0;
+        else
+            log_openssl_errors("sign");
+        EVP_MD_CTX_free(m);
+        return r;
     }
+    (void)pthread_once(&md_once, md_init);
+    md = md_sha[how->md];
+    if (!md)
+        return -EIO;
     /* A signing context per generation, kept between requests (only the
      * event loop signs, so it needs no lock): initialising one per
      * signature was a third of the cost of a P-256 signature. */
@@ -1245,18 +1312,86 @@ int identity_sign(struct identity *id, const uint8_t gen[IPC_GENERATION_LEN],
             EVP_PKEY_CTX_free(g->sign_ctx);
             g->sign_ctx = NULL;
             log_openssl_errors("sign init");
-            keygen_unref(g);
             return -EIO;
         }
     }
-    /* ECDSA signs the digest; the provider sent the message, so it is
-     * hashed here, never taken from the peer. */
+    /* RSA: the padding and digest of this request (the context is reused,
+     * so every request sets all of them).  PSS as TLS wants it: salt as
+     * long as the hash, MGF1 with the same hash. */
+    if (how->pad &&
+        (EVP_PKEY_CTX_set_rsa_padding(g->sign_ctx, how->pad) != 1 ||
+         EVP_PKEY_CTX_set_signature_md(g->sign_ctx, md) != 1 ||
+         (how->pad == RSA_PKCS1_PSS_PADDING &&
+          (EVP_PKEY_CTX_set_rsa_pss_saltlen(g->sign_ctx,
+                                            RSA_PSS_SALTLEN_DIGEST) != 1 ||
+           EVP_PKEY_CTX_set_rsa_mgf1_md(g->sign_ctx, md) != 1)))) {
+        log_openssl_errors("sign parameters");
+        return -EIO;
+    }
     if (EVP_Digest(msg, len, dgst, &dlen, md, NULL) == 1 &&
         EVP_PKEY_sign(g->sign_ctx, sig, siglen, dgst, dlen) == 1)
         r = 0;
     else
         log_openssl_errors("sign");
     OPENSSL_cleanse(dgst, sizeof(dgst));
+    return r;
+}
+
+/* The generation gen if it may sign now (lock held); *ret_retired says
+ * whether it is a retired one. */
+static struct keygen *usable_gen_locked(struct identity *id,
+                                        const uint8_t gen[IPC_GENERATION_LEN],
+                                        time_t now, bool *ret_retired)
+{
+    *ret_retired = false;
+    if (id->cur && CRYPTO_memcmp(gen, id->cur->generation, IPC_GENERATION_LEN) == 0)
+        return id->cur;
+    for (size_t i = 0; i < id->n_old; i++)
+        if (CRYPTO_memcmp(gen, id->old[i]->generation, IPC_GENERATION_LEN) == 0 &&
+            old_usable(id->old[i], now)) {
+            *ret_retired = true;
+            return id->old[i];
+        }
+    return NULL;
+}
+
+enum tls_key_kind identity_key_kind(struct identity *id,
+                                    const uint8_t gen[IPC_GENERATION_LEN])
+{
+    enum tls_key_kind kind;
+    struct keygen *g;
+    bool retired;
+
+    pthread_mutex_lock(&id->lock);
+    g = usable_gen_locked(id, gen, time(NULL), &retired);
+    kind = g ? g->kind : id->cur ? id->cur->kind : TLS_KEY_EC;
+    pthread_mutex_unlock(&id->lock);
+    return kind;
+}
+
+int identity_sign(struct identity *id, const uint8_t gen[IPC_GENERATION_LEN],
+                  uint32_t scheme, const uint8_t *msg, size_t len, uint8_t *sig,
+                  size_t *siglen, bool *ret_retired)
+{
+    struct sign_how how;
+    struct keygen *g;
+    bool retired = false;
+    int r;
+
+    pthread_mutex_lock(&id->lock);
+    g = keygen_ref(usable_gen_locked(id, gen, time(NULL), &retired));
+    pthread_mutex_unlock(&id->lock);
+    *ret_retired = retired;
+    if (!g)
+        return id->cur ? -ESTALE : -ENOKEY;
+    /* The scheme must be one this key's kind makes (RSA: either padding,
+     * any of the three hashes; EC: ECDSA with any of them, whatever the
+     * curve, as TLS 1.2 allows; Ed25519: only itself). */
+    if (!scheme_how(scheme, &how) || how.kind != g->kind) {
+        keygen_unref(g);
+        return -EINVAL;
+    }
+    r = sign_with(g, &how, msg, len, sig, siglen);
     keygen_unref(g);
     return r;
 }
@@ -1280,6 +1415,12 @@ json_t *identity_status(struct identity *id)
     pthread_mutex_lock(&id->lock);
     g = id->cur;
     json_object_set_new(o, "key_generation", json_string(g ? g->gen_hex : ""));
+    /* the held key's type; the configured one too while they differ (a
+     * key of the new type comes with the next enrollment) */
+    json_object_set_new(o, "key_type", json_string(g ? key_type_name(g->key) : ""));
+    if (g && !key_fits_config(g->key, cfg))
+        json_object_set_new(o, "configured_key_type",
+                            json_string(cfg_key_type_str(cfg->key_type)));
     json_object_set_new(o, "state",
                         json_string(!g || !g->leaf ? "no-certificate"
                                     : g->na <= now ? "expired"

@@ -46,7 +46,8 @@ struct keygen {
     uint8_t generation[IPC_GENERATION_LEN];
     char gen_hex[17]; /* first 8 bytes, for logs and the directory name */
     EVP_PKEY *key;
-    EVP_PKEY_CTX *sign_ctx; /* the event loop's alone */
+    enum tls_key_kind kind;
+    EVP_PKEY_CTX *sign_ctx; /* the event loop's alone (EC and RSA) */
     char *dir;
     /* its certificate (leaf NULL: none yet) */
     X509 *leaf;
@@ -160,6 +161,11 @@ time_t identity_expire_old(struct identity *id, time_t now);
 bool identity_config_changed(const struct identity *id, const struct keygen *g);
 bool identity_key_type_changed(const struct identity *id,
                                const struct keygen *g);
+
+/* The kind of the key of generation gen (current or retired), which the
+ * TLS purpose check needs; the configured type's kind if there is none. */
+enum tls_key_kind identity_key_kind(struct identity *id,
+                                    const uint8_t gen[IPC_GENERATION_LEN]);
 
 /* Sign msg for a peer (all checks but the key's done by the caller):
  * the generation must be the current one or a retired one still in its

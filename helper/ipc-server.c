@@ -9,6 +9,8 @@
  * Each SIGN request is checked, in order: the identity exists, the peer is
  * on its allow list, it has a key, the generation is current, the scheme
  * fits the key, and the message is a TLS handshake input for its role.
+ * FETCH (the public material of an identity) passes the same first two
+ * checks.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -28,6 +30,7 @@
 #include "identity.h"
 #include "ipc-proto.h"
 #include "ipc-server.h"
+#include "keyref.h"
 #include "log.h"
 #include "macro.h"
 #include "tls-purpose.h"
@@ -445,6 +448,53 @@ static int reply_error(struct ipc_server *s, struct conn *c,
                                           h->request_id, code, detail, msg));
 }
 
+/* The identity a SIGN or FETCH names, if the peer may use it.  NULL when
+ * it may not (or it does not exist): the refusal is then already sent,
+ * its result in *ret_r. */
+static struct identity *identity_for_peer(struct ipc_server *s,
+                                          struct conn *c,
+                                          const struct ipc_hdr *h,
+                                          const char *name, size_t len,
+                                          int *ret_r)
+{
+    struct identity *id = find_identity(s, name, len);
+    char msg[IPC_ERRMSG_MAX + 1];
+
+    if (!id) {
+        log_refusal(s, "AUDIT refused identity=%.*s uid=%u gid=%u pid=%d "
+                       "reason=unknown-identity",
+                    (int)len, name, (unsigned)c->uid, (unsigned)c->gid,
+                    (int)c->pid);
+        /* Only root learns that the name does not exist; anyone else gets
+         * the same answer as for an identity it may not use, so names
+         * cannot be probed. */
+        if (c->uid == 0) {
+            snprintf(msg, sizeof(msg), "no identity '%.*s'", (int)len, name);
+            *ret_r = reply_error(s, c, h, IPC_ERR_NO_IDENTITY, 0, msg);
+            return NULL;
+        }
+        snprintf(msg, sizeof(msg),
+                 "uid %u is not allowed to use identity '%.*s' (or it does "
+                 "not exist)",
+                 (unsigned)c->uid, (int)len, name);
+        *ret_r = reply_error(s, c, h, IPC_ERR_DENIED, 0, msg);
+        return NULL;
+    }
+    if (!ipc_peer_allowed(id, c->uid, c->gid, c->groups, c->n_groups)) {
+        atomic_fetch_add(&id->signs_denied, 1);
+        log_refusal(s, "AUDIT refused identity=%s uid=%u gid=%u pid=%d "
+                       "reason=not-on-allow-list%s",
+                    id->cfg->name, (unsigned)c->uid, (unsigned)c->gid,
+                    (int)c->pid, h->type == IPC_REQ_FETCH ? " request=fetch" : "");
+        snprintf(msg, sizeof(msg),
+                 "uid %u is not allowed to use identity '%s'", (unsigned)c->uid,
+                 id->cfg->name);
+        *ret_r = reply_error(s, c, h, IPC_ERR_DENIED, 0, msg);
+        return NULL;
+    }
+    return id;
+}
+
 static int handle_sign(struct ipc_server *s, struct conn *c,
                        const struct ipc_hdr *h, struct ipc_cur body)
 {
@@ -455,43 +505,17 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
     const char *why = NULL;
     char msg[IPC_ERRMSG_MAX + 1];
     bool retired = false;
-    int r;
+    int r = 0;
 
     if (ipc_parse_sign_req(body, &req) < 0)
         return -EBADMSG;
-    id = find_identity(s, req.identity, req.identity_len);
-    if (!id) {
-        log_refusal(s, "AUDIT refused identity=%.*s uid=%u gid=%u pid=%d "
-                       "reason=unknown-identity",
-                    (int)req.identity_len, req.identity, (unsigned)c->uid,
-                    (unsigned)c->gid, (int)c->pid);
-        /* Only root learns that the name does not exist; anyone else gets
-         * the same answer as for an identity it may not use, so names
-         * cannot be probed. */
-        if (c->uid == 0) {
-            snprintf(msg, sizeof(msg), "no identity '%.*s'",
-                     (int)req.identity_len, req.identity);
-            return reply_error(s, c, h, IPC_ERR_NO_IDENTITY, 0, msg);
-        }
-        snprintf(msg, sizeof(msg),
-                 "uid %u is not allowed to use identity '%.*s' (or it does "
-                 "not exist)",
-                 (unsigned)c->uid, (int)req.identity_len, req.identity);
-        return reply_error(s, c, h, IPC_ERR_DENIED, 0, msg);
-    }
-    if (!ipc_peer_allowed(id, c->uid, c->gid, c->groups, c->n_groups)) {
-        atomic_fetch_add(&id->signs_denied, 1);
-        log_refusal(s, "AUDIT refused identity=%s uid=%u gid=%u pid=%d "
-                       "reason=not-on-allow-list",
-                    id->cfg->name, (unsigned)c->uid, (unsigned)c->gid,
-                    (int)c->pid);
-        snprintf(msg, sizeof(msg),
-                 "uid %u is not allowed to use identity '%s'", (unsigned)c->uid,
-                 id->cfg->name);
-        return reply_error(s, c, h, IPC_ERR_DENIED, 0, msg);
-    }
-    if (tls_purpose_check(id->cfg->role, TLS_KEY_EC, req.msg, req.msg_len,
-                          &why) < 0) {
+    id = identity_for_peer(s, c, h, req.identity, req.identity_len, &r);
+    if (!id)
+        return r;
+    /* The kind of the key that would sign: only RSA keys sign TLS 1.2 DHE
+     * parameters. */
+    if (tls_purpose_check(id->cfg->role, identity_key_kind(id, req.generation),
+                          req.msg, req.msg_len, &why) < 0) {
         atomic_fetch_add(&id->signs_refused, 1);
         log_refusal(s, "AUDIT refused identity=%s uid=%u pid=%d "
                        "reason=purpose input='%s' role=%s",
@@ -540,6 +564,77 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
         log_error("Signing for identity '%s' failed", id->cfg->name);
         return reply_error(s, c, h, IPC_ERR_INTERNAL, 0, "signing failed");
     }
+}
+
+/* FETCH: the public material of the identity's current generation, so a
+ * service can load "shortcert:NAME" without files.  Nothing secret: the
+ * reference holds the public key, the chain is public; but who may learn
+ * that the identity exists is decided exactly as for SIGN. */
+static int handle_fetch(struct ipc_server *s, struct conn *c,
+                        const struct ipc_hdr *h, struct ipc_cur body)
+{
+    uint8_t *der = NULL; /* OPENSSL_malloc'ed by keyref_encode_der() */
+    uint8_t *certs[IPC_FETCH_CERTS_MAX] = { NULL };
+    struct ipc_fetch_rep rep = { 0 };
+    struct identity *id;
+    struct keygen *g;
+    struct keyref ref = { 0 };
+    const char *name;
+    size_t len, der_len = 0, n_certs = 0;
+    int r = 0, n = -1;
+
+    if (ipc_parse_ident_req(body, &name, &len) < 0)
+        return -EBADMSG;
+    id = identity_for_peer(s, c, h, name, len, &r);
+    if (!id)
+        return r;
+    g = identity_current(id);
+    if (!g || !g->key) {
+        keygen_unref(g);
+        return reply_error(s, c, h, IPC_ERR_NOT_READY, 0,
+                           "identity has no key yet");
+    }
+    r = keyref_from_pkey(NULL, id->cfg->name, g->key, &ref);
+    if (r == 0)
+        r = keyref_encode_der(&ref, &der, &der_len);
+    keyref_done(&ref);
+    /* The certificate can be replaced by a renewal worker: encode it under
+     * the identity's lock (a copy, no I/O). */
+    pthread_mutex_lock(&id->lock);
+    if (r == 0 && g->leaf) {
+        int k = g->chain ? sk_X509_num(g->chain) : 0;
+
+        for (int i = -1; i < k && n_certs < IPC_FETCH_CERTS_MAX; i++) {
+            X509 *x = i < 0 ? g->leaf : sk_X509_value(g->chain, i);
+            int dl = i2d_X509(x, &certs[n_certs]);
+
+            if (dl <= 0) {
+                r = -ENOMEM;
+                break;
+            }
+            rep.certs[n_certs].p = certs[n_certs];
+            rep.certs[n_certs].len = (size_t)dl;
+            n_certs++;
+        }
+    }
+    pthread_mutex_unlock(&id->lock);
+    keygen_unref(g);
+    if (r == 0) {
+        rep.keyref = (struct ipc_der){ .p = der, .len = der_len };
+        rep.n_certs = n_certs;
+        n = ipc_build_fetch_rep(s->tx, IPC_FRAME_MAX, h->version,
+                                h->request_id, &rep);
+    }
+    for (size_t i = 0; i < n_certs; i++)
+        OPENSSL_free(certs[i]);
+    OPENSSL_free(der);
+    if (r < 0 || n < 0) {
+        log_error("Cannot answer FETCH for identity '%s': %s", id->cfg->name,
+                  r < 0 ? "encoding failed" : "chain does not fit a frame");
+        return reply_error(s, c, h, IPC_ERR_INTERNAL, 0,
+                           "cannot encode the identity's public material");
+    }
+    return send_frame(s, c, n);
 }
 
 /* The admin socket: root, or a member of admin-group. */
@@ -626,6 +721,8 @@ static int dispatch(struct ipc_server *s, struct conn *c, size_t n)
      * on the wrong socket is a type that socket does not know. */
     if (!c->admin && h.type == IPC_REQ_SIGN)
         return handle_sign(s, c, &h, body);
+    if (!c->admin && h.type == IPC_REQ_FETCH)
+        return handle_fetch(s, c, &h, body);
     if (c->admin && (h.type == IPC_REQ_STATUS || h.type == IPC_REQ_RENEW ||
                      h.type == IPC_REQ_ROTATE)) {
         if (!admin_allowed(s, c)) {

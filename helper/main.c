@@ -177,8 +177,8 @@ static void usage(FILE *f)
             "      --version         show the version\n"
             "\n"
             "Runs in the foreground and logs to stderr with sd-daemon priority\n"
-            "prefixes. SIGTERM or SIGINT stop it. See shortcertd.conf(5) in\n"
-            "docs/shortcertd.conf.md.\n",
+            "prefixes. SIGTERM or SIGINT stop it. See shortcertd(8) and\n"
+            "shortcertd.conf(5).\n",
             SHORTCERT_DEFAULT_CONFIG);
 }
 

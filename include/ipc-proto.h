@@ -27,16 +27,21 @@
 #define IPC_SIG_MAX 1024      /* RSA-8192 */
 #define IPC_ERRMSG_MAX 256
 #define IPC_STATUS_MAX (IPC_FRAME_MAX - IPC_HDR_LEN - 8)
+#define IPC_KEYREF_MAX 8192 /* DER key reference in a FETCH reply */
+#define IPC_FETCH_CERTS_MAX 16 /* leaf + intermediates in a FETCH reply */
 
 enum ipc_type {
     IPC_REQ_SIGN = 0x0001,   /* signing socket */
     IPC_REQ_STATUS = 0x0002, /* admin socket */
     IPC_REQ_RENEW = 0x0003,  /* admin socket */
     IPC_REQ_ROTATE = 0x0004, /* admin socket */
+    IPC_REQ_FETCH = 0x0005,  /* signing socket: public material; any
+                              * version (older daemons: UNKNOWN_TYPE) */
     IPC_REP_ERROR = 0x8000,
     IPC_REP_SIGN = 0x8001,
     IPC_REP_STATUS = 0x8002,
     IPC_REP_OK = 0x8003,
+    IPC_REP_FETCH = 0x8005,
 };
 
 /* How the message is to be signed.  The helper hashes the message itself;
@@ -112,6 +117,18 @@ struct ipc_error_rep {
     size_t msg_len;
 };
 
+/* FETCH reply: the identity's current key reference and certificates. */
+struct ipc_der {
+    const uint8_t *p;
+    size_t len;
+};
+
+struct ipc_fetch_rep {
+    struct ipc_der keyref;  /* DER ShortcertKeyRef (include/keyref.h) */
+    size_t n_certs;         /* 0: no certificate yet */
+    struct ipc_der certs[IPC_FETCH_CERTS_MAX]; /* leaf first */
+};
+
 struct ipc_status_rep {
     const char *json; /* not NUL-terminated */
     size_t json_len;
@@ -182,6 +199,16 @@ _warn_unused_ int ipc_parse_ident_req(struct ipc_cur body, const char **ret_name
                                       size_t *ret_len);
 _warn_unused_ int ipc_parse_ok_rep(struct ipc_cur body, const char **ret_msg,
                                    size_t *ret_len);
+
+/* FETCH request: ipc_build_ident_req()/ipc_parse_ident_req() with type
+ * IPC_REQ_FETCH.  The reply: a key reference of 1..IPC_KEYREF_MAX bytes,
+ * then a count of at most IPC_FETCH_CERTS_MAX certificates, each a
+ * non-empty blob; nothing after them. */
+_warn_unused_ int ipc_parse_fetch_rep(struct ipc_cur body,
+                                      struct ipc_fetch_rep *ret);
+_warn_unused_ int ipc_build_fetch_rep(uint8_t *buf, size_t cap,
+                                      uint16_t version, uint32_t request_id,
+                                      const struct ipc_fetch_rep *rep);
 
 /* Builders write a whole frame into buf (capacity cap) and return its
  * length, or -EMSGSIZE if it does not fit or exceeds IPC_FRAME_MAX, or

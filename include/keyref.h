@@ -24,6 +24,7 @@
 #include <openssl/types.h>
 
 #include "ipc-proto.h"
+#include "macro.h"
 
 #define KEYREF_PEM_LABEL "SHORTCERT KEY REFERENCE"
 #define KEYREF_VERSION 1
@@ -65,5 +66,15 @@ void keyref_generation_hex(const uint8_t gen[IPC_GENERATION_LEN], size_t n,
                            char *buf);
 
 void keyref_done(struct keyref *ref);
+
+/* The OSSL_STORE URI of an identity: "shortcert:" (scheme compared without
+ * regard to case, RFC 3986) then an identity name, and nothing else: no
+ * "//", query, fragment, percent-encoding or blanks.  At most
+ * KEYREF_URI_MAX bytes are looked at.  The name goes to ret (NUL
+ * terminated); -EINVAL for anything else. */
+#define KEYREF_URI_SCHEME "shortcert"
+#define KEYREF_URI_MAX (sizeof(KEYREF_URI_SCHEME) + IPC_IDENTITY_MAX)
+_warn_unused_ int keyref_parse_uri(const char *uri,
+                                   char ret[IPC_IDENTITY_MAX + 1]);
 
 #endif

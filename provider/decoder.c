@@ -29,7 +29,6 @@ struct dec_ctx {
 };
 
 static OSSL_FUNC_decoder_newctx_fn dec_pem_newctx;
-static OSSL_FUNC_decoder_newctx_fn dec_ec_newctx;
 static OSSL_FUNC_decoder_freectx_fn dec_freectx;
 static OSSL_FUNC_decoder_decode_fn dec_pem_decode;
 static OSSL_FUNC_decoder_decode_fn dec_ref_decode;
@@ -50,11 +49,6 @@ static struct dec_ctx *dec_newctx(void *provctx,
 static void *dec_pem_newctx(void *provctx)
 {
     return dec_newctx(provctx, NULL);
-}
-
-static void *dec_ec_newctx(void *provctx)
-{
-    return dec_newctx(provctx, &prov_keytype_ec);
 }
 
 static void dec_freectx(void *vctx)
@@ -230,11 +224,23 @@ const OSSL_DISPATCH prov_pem_decoder_functions[] = {
     { 0, NULL },
 };
 
-const OSSL_DISPATCH prov_ec_decoder_functions[] = {
-    { OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_ec_newctx },
-    { OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx },
-    { OSSL_FUNC_DECODER_DECODE, (void (*)(void))dec_ref_decode },
-    { OSSL_FUNC_DECODER_EXPORT_OBJECT,
-      (void (*)(void))dec_ref_export_object },
-    { 0, NULL },
-};
+/* One reference decoder per key type (EC, RSA, ED25519): each takes only
+ * references to keys of its type and passes on the others. */
+#define REF_DECODER(t)                                                       \
+    static OSSL_FUNC_decoder_newctx_fn dec_##t##_newctx;                     \
+    static void *dec_##t##_newctx(void *provctx)                             \
+    {                                                                        \
+        return dec_newctx(provctx, &prov_keytype_##t);                       \
+    }                                                                        \
+    const OSSL_DISPATCH prov_##t##_decoder_functions[] = {                   \
+        { OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_##t##_newctx },      \
+        { OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx },          \
+        { OSSL_FUNC_DECODER_DECODE, (void (*)(void))dec_ref_decode },        \
+        { OSSL_FUNC_DECODER_EXPORT_OBJECT,                                   \
+          (void (*)(void))dec_ref_export_object },                           \
+        { 0, NULL },                                                         \
+    }
+
+REF_DECODER(ec);
+REF_DECODER(rsa);
+REF_DECODER(ed25519);

@@ -504,7 +504,8 @@ static int bad_reply(struct ipc_client *c, struct ipc_conn *conn,
 }
 
 static int refused(const struct ipc_client *c, const char *identity,
-                   const struct ipc_error_rep *e, struct ipc_fail *fail)
+                   const char *what, const struct ipc_error_rep *e,
+                   struct ipc_fail *fail)
 {
     char extra[64] = "";
 
@@ -514,15 +515,15 @@ static int refused(const struct ipc_client *c, const char *identity,
                        (unsigned)e->detail, (unsigned)c->version);
     if (e->msg_len > 0)
         fail_set(fail, PROV_R_REFUSED,
-                 "shortcert: shortcertd refused to sign for identity '%s': "
+                 "shortcert: shortcertd refused to %s for identity '%s': "
                  "%s (%.*s)%s",
-                 identity, ipc_err_str(e->code), (int)e->msg_len, e->msg,
+                 what, identity, ipc_err_str(e->code), (int)e->msg_len, e->msg,
                  extra);
     else
         fail_set(fail, PROV_R_REFUSED,
-                 "shortcert: shortcertd refused to sign for identity '%s': "
+                 "shortcert: shortcertd refused to %s for identity '%s': "
                  "%s%s",
-                 identity, ipc_err_str(e->code), extra);
+                 what, identity, ipc_err_str(e->code), extra);
     switch (e->code) {
     case IPC_ERR_DENIED:
         return -EACCES;
@@ -531,28 +532,26 @@ static int refused(const struct ipc_client *c, const char *identity,
     case IPC_ERR_NO_IDENTITY:
     case IPC_ERR_NOT_READY:
         return -ENOKEY;
+    case IPC_ERR_UNKNOWN_TYPE:
+        return -EOPNOTSUPP;
     default:
         return -EPERM;
     }
 }
 
-int ipc_client_sign(struct ipc_client *c, const char *identity,
-                    const uint8_t generation[IPC_GENERATION_LEN],
-                    uint32_t scheme, const uint8_t *msg, size_t msg_len,
-                    uint8_t *sig, size_t sig_cap, size_t *ret_sig_len,
-                    struct ipc_fail *fail)
+typedef int (*build_fn)(uint8_t *buf, size_t cap, uint16_t version,
+                        uint32_t request_id, const void *arg);
+
+/* One request and its reply, in conn->buf.  On success *ret_conn, *ret_hdr
+ * and *ret_body describe a well-framed reply of our version to this
+ * request; on failure *fail says why (what: "sign", "fetch"). */
+static int transact(struct ipc_client *c, const char *identity,
+                    const char *what, build_fn build, const void *arg,
+                    struct ipc_conn **ret_conn, struct ipc_hdr *ret_hdr,
+                    struct ipc_cur *ret_body, struct ipc_fail *fail)
 {
-    struct ipc_sign_req req = {
-        .identity = identity,
-        .identity_len = strlen(identity),
-        .scheme = scheme,
-        .msg = msg,
-        .msg_len = msg_len,
-    };
     long long t0 = now_ms(), until;
     struct ipc_conn *conn;
-    struct ipc_hdr hdr;
-    struct ipc_cur body;
     size_t len = 0;
     uint32_t id = 0;
     char eb[128];
@@ -570,7 +569,6 @@ int ipc_client_sign(struct ipc_client *c, const char *identity,
                  c->display, until - t0);
         return -EAGAIN;
     }
-    memcpy(req.generation, generation, IPC_GENERATION_LEN);
     conn = conn_get(c);
     if (!conn) {
         fail_set(fail, PROV_R_NO_MEMORY,
@@ -592,13 +590,11 @@ int ipc_client_sign(struct ipc_client *c, const char *identity,
                 goto failed;
         }
         id = ++conn->next_id;
-        n = ipc_build_sign_req(conn->buf, sizeof(conn->buf), (uint16_t)c->version,
-                               id, &req);
+        n = build(conn->buf, sizeof(conn->buf), (uint16_t)c->version, id, arg);
         if (n < 0) {
             fail_set(fail, PROV_R_INTERNAL,
-                     "shortcert: cannot encode a request for identity '%s' "
-                     "(%zu-byte message)",
-                     identity, msg_len);
+                     "shortcert: cannot encode a %s request for identity '%s'",
+                     what, identity);
             return n;
         }
         deadline = now_ms() + c->timeout_ms;
@@ -634,44 +630,24 @@ int ipc_client_sign(struct ipc_client *c, const char *identity,
         goto failed;
     }
 
-    if (ipc_parse_frame(conn->buf, len, &hdr, &body) < 0)
+    if (ipc_parse_frame(conn->buf, len, ret_hdr, ret_body) < 0)
         return bad_reply(c, conn, fail, "bad frame");
-    if (hdr.version != c->version)
+    if (ret_hdr->version != c->version)
         return bad_reply(c, conn, fail, "wrong protocol version");
-    if (hdr.request_id != id)
+    if (ret_hdr->request_id != id)
         return bad_reply(c, conn, fail, "request id mismatch");
-    switch (hdr.type) {
-    case IPC_REP_SIGN: {
-        struct ipc_sign_rep rep;
-
-        if (ipc_parse_sign_rep(body, hdr.version, &rep) < 0)
-            return bad_reply(c, conn, fail, "bad SIGN reply body");
-        if (rep.sig_len > sig_cap)
-            return bad_reply(c, conn, fail,
-                             "signature longer than the key allows");
-        memcpy(sig, rep.sig, rep.sig_len);
-        *ret_sig_len = rep.sig_len;
-        dbg(c, "signed %zu bytes for '%s' (%s) in %lld ms%s", msg_len, identity,
-            ipc_scheme_str(scheme) ? ipc_scheme_str(scheme) : "?",
-            now_ms() - t0,
-            rep.notice == IPC_NOTICE_RETIRED
-                ? "; the key generation is retired: reload this service"
-                : "");
-        return 0;
-    }
-    case IPC_REP_ERROR: {
+    if (ret_hdr->type == IPC_REP_ERROR) {
         struct ipc_error_rep rep;
 
-        if (ipc_parse_error_rep(body, &rep) < 0)
+        if (ipc_parse_error_rep(*ret_body, &rep) < 0)
             return bad_reply(c, conn, fail, "bad ERROR reply body");
         /* An error reply leaves the connection usable. */
-        r = refused(c, identity, &rep, fail);
+        r = refused(c, identity, what, &rep, fail);
         dbg(c, "%s", fail->text);
         return r;
     }
-    default:
-        return bad_reply(c, conn, fail, "unexpected message type");
-    }
+    *ret_conn = conn;
+    return 0;
 
 failed:
     if (r == -ETIMEDOUT && c->backoff_ms > 0) {
@@ -681,4 +657,116 @@ failed:
     }
     dbg(c, "%s", fail->text);
     return r;
+}
+
+static int build_sign(uint8_t *buf, size_t cap, uint16_t version,
+                      uint32_t request_id, const void *arg)
+{
+    return ipc_build_sign_req(buf, cap, version, request_id, arg);
+}
+
+int ipc_client_sign(struct ipc_client *c, const char *identity,
+                    const uint8_t generation[IPC_GENERATION_LEN],
+                    uint32_t scheme, const uint8_t *msg, size_t msg_len,
+                    uint8_t *sig, size_t sig_cap, size_t *ret_sig_len,
+                    struct ipc_fail *fail)
+{
+    struct ipc_sign_req req = {
+        .identity = identity,
+        .identity_len = strlen(identity),
+        .scheme = scheme,
+        .msg = msg,
+        .msg_len = msg_len,
+    };
+    long long t0 = now_ms();
+    struct ipc_conn *conn = NULL;
+    struct ipc_sign_rep rep;
+    struct ipc_hdr hdr;
+    struct ipc_cur body;
+    int r;
+
+    if (msg_len > IPC_MSG_MAX) {
+        fail_set(fail, PROV_R_INTERNAL,
+                 "shortcert: cannot encode a request for identity '%s' "
+                 "(%zu-byte message)",
+                 identity, msg_len);
+        return -EINVAL;
+    }
+    memcpy(req.generation, generation, IPC_GENERATION_LEN);
+    r = transact(c, identity, "sign", build_sign, &req, &conn, &hdr, &body,
+                 fail);
+    if (r < 0)
+        return r;
+    if (hdr.type != IPC_REP_SIGN)
+        return bad_reply(c, conn, fail, "unexpected message type");
+    if (ipc_parse_sign_rep(body, hdr.version, &rep) < 0)
+        return bad_reply(c, conn, fail, "bad SIGN reply body");
+    if (rep.sig_len > sig_cap)
+        return bad_reply(c, conn, fail, "signature longer than the key allows");
+    memcpy(sig, rep.sig, rep.sig_len);
+    *ret_sig_len = rep.sig_len;
+    dbg(c, "signed %zu bytes for '%s' (%s) in %lld ms%s", msg_len, identity,
+        ipc_scheme_str(scheme) ? ipc_scheme_str(scheme) : "?", now_ms() - t0,
+        rep.notice == IPC_NOTICE_RETIRED
+            ? "; the key generation is retired: reload this service"
+            : "");
+    return 0;
+}
+
+static int build_fetch(uint8_t *buf, size_t cap, uint16_t version,
+                       uint32_t request_id, const void *arg)
+{
+    const char *name = arg;
+
+    return ipc_build_ident_req(buf, cap, version, request_id, IPC_REQ_FETCH,
+                               name, strlen(name));
+}
+
+int ipc_client_fetch(struct ipc_client *c, const char *identity,
+                     uint8_t **ret_frame, struct ipc_fetch_rep *ret,
+                     struct ipc_fail *fail)
+{
+    struct ipc_conn *conn = NULL;
+    struct ipc_fetch_rep rep;
+    struct ipc_hdr hdr;
+    struct ipc_cur body;
+    uint8_t *copy;
+    int r;
+
+    r = transact(c, identity, "give the key reference and certificates",
+                 build_fetch, identity, &conn, &hdr, &body, fail);
+    if (r == -EOPNOTSUPP) {
+        fail_set(fail, PROV_R_NO_FETCH,
+                 "shortcert: shortcertd at %s is too old for shortcert:%s "
+                 "URIs (it does not know the FETCH request); upgrade "
+                 "shortcertd, or load the key reference and chain files "
+                 "instead",
+                 c->display, identity);
+        return r;
+    }
+    if (r < 0) {
+        if (fail->reason == PROV_R_REFUSED)
+            fail->reason = PROV_R_FETCH_REFUSED;
+        return r;
+    }
+    if (hdr.type != IPC_REP_FETCH)
+        return bad_reply(c, conn, fail, "unexpected message type");
+    if (ipc_parse_fetch_rep(body, &rep) < 0)
+        return bad_reply(c, conn, fail, "bad FETCH reply body");
+    /* The reply lives in the connection's buffer, which the next request
+     * reuses: hand the caller its own copy, with rep pointing into it. */
+    copy = malloc(body.left);
+    if (!copy) {
+        fail_set(fail, PROV_R_NO_MEMORY, "shortcert: out of memory");
+        return -ENOMEM;
+    }
+    memcpy(copy, body.p, body.left);
+    rep.keyref.p = copy + (rep.keyref.p - body.p);
+    for (size_t i = 0; i < rep.n_certs; i++)
+        rep.certs[i].p = copy + (rep.certs[i].p - body.p);
+    dbg(c, "fetched '%s': %zu-byte reference, %zu certificate(s)", identity,
+        rep.keyref.len, rep.n_certs);
+    *ret_frame = copy;
+    *ret = rep;
+    return 0;
 }

@@ -55,4 +55,12 @@ _warn_unused_ int ipc_client_sign(struct ipc_client *c, const char *identity,
                                   size_t msg_len, uint8_t *sig, size_t sig_cap,
                                   size_t *ret_sig_len, struct ipc_fail *fail);
 
+/* Ask shortcertd for identity's public material (FETCH): *ret points into
+ * *ret_frame, a new buffer to free() after use.  -EOPNOTSUPP when the
+ * daemon predates FETCH; else like ipc_client_sign(). */
+_warn_unused_ int ipc_client_fetch(struct ipc_client *c, const char *identity,
+                                   uint8_t **ret_frame,
+                                   struct ipc_fetch_rep *ret,
+                                   struct ipc_fail *fail);
+
 #endif

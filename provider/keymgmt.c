@@ -8,31 +8,43 @@
  * never exported and never imported: an export whose selection includes the
  * private key fails, which is also what makes libcrypto fall back from the
  * default provider's signature to ours.  The implementation is shared by
- * every key type through struct prov_keytype; EC is the first.
+ * every key type (EC, RSA, Ed25519) through struct prov_keytype.
  */
 #include <string.h>
 
 #include <openssl/core_names.h>
 #include <openssl/params.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "prov.h"
 
-/* --- the EC key type ----------------------------------------------------- */
+/* --- the key types ------------------------------------------------------ */
+
+/* What get_params answers (forwarded to the public half).  bits,
+ * security-bits and max-size must come together: libcrypto caches all
+ * three from one call when the EVP_PKEY is made, and caches zeros if one
+ * is missing (then RSA gets no PSS sigalg at all).  group-name is what
+ * TLS 1.3 needs to pick an EC sigalg. */
+#define KEYINFO_GETTABLE                                                     \
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),                              \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),                 \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL)
+
+/* The digest names of the schemes: SHA-2 as OpenSSL and TLS spell them. */
+#define MD_SHA256 { "SHA256", "SHA2-256", "SHA-256", "2.16.840.1.101.3.4.2.1", NULL }
+#define MD_SHA384 { "SHA384", "SHA2-384", "SHA-384", "2.16.840.1.101.3.4.2.2", NULL }
+#define MD_SHA512 { "SHA512", "SHA2-512", "SHA-512", "2.16.840.1.101.3.4.2.3", NULL }
+
+/* EC: P-256 and P-384 (any named curve loads; shortcertd makes those). */
 
 static const char *const ec_private_params[] = {
     OSSL_PKEY_PARAM_PRIV_KEY,
     NULL,
 };
 
-/* What get_params answers (forwarded to the public half).  bits,
- * security-bits and max-size must come together: libcrypto caches all
- * three from one call when the EVP_PKEY is made, and caches zeros if one
- * is missing.  group-name is what TLS 1.3 needs to pick an EC sigalg. */
 static const OSSL_PARAM ec_gettable[] = {
-    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
-    OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
-    OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
+    KEYINFO_GETTABLE,
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
@@ -55,29 +67,41 @@ static const OSSL_PARAM ec_public_types[] = {
     OSSL_PARAM_END,
 };
 
-/* DER AlgorithmIdentifier { ecdsa-with-SHA256/384/512 } (RFC 5758), for
- * callers that build certificates or CSRs with the key. */
-static const uint8_t algid_ecdsa_sha256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a,
-                                              0x86, 0x48, 0xce, 0x3d, 0x04,
-                                              0x03, 0x02 };
-static const uint8_t algid_ecdsa_sha384[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a,
-                                              0x86, 0x48, 0xce, 0x3d, 0x04,
-                                              0x03, 0x03 };
-static const uint8_t algid_ecdsa_sha512[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a,
-                                              0x86, 0x48, 0xce, 0x3d, 0x04,
-                                              0x03, 0x04 };
+/* DER AlgorithmIdentifiers of the signatures, for callers that build
+ * certificates or CSRs with the key.  ecdsa-with-SHA256/384/512 (RFC
+ * 5758); sha256/384/512WithRSAEncryption (RFC 4055); RSASSA-PSS with the
+ * hash, MGF1 with the same hash and the salt as long as the hash, as
+ * OpenSSL encodes it (hash parameters NULL); Ed25519 (RFC 8410). */
+#define ALGID_ECDSA(h) { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, (h) }
+#define ALGID_RSA_PKCS1(h)                                                   \
+    { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, (h), 0x05, 0x00 }
+#define ALGID_SHA2(h) 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, (h), 0x05, 0x00
+#define ALGID_RSA_PSS(h, salt)                                               \
+    { 0x30, 0x41, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,      \
+      0x01, 0x0a, 0x30, 0x34, 0xa0, 0x0f, ALGID_SHA2(h), 0xa1, 0x1c, 0x30,   \
+      0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,      \
+      0x08, ALGID_SHA2(h), 0xa2, 0x03, 0x02, 0x01, (salt) }
+
+static const uint8_t algid_ecdsa_sha256[] = ALGID_ECDSA(0x02);
+static const uint8_t algid_ecdsa_sha384[] = ALGID_ECDSA(0x03);
+static const uint8_t algid_ecdsa_sha512[] = ALGID_ECDSA(0x04);
+static const uint8_t algid_rsa_sha256[] = ALGID_RSA_PKCS1(0x0b);
+static const uint8_t algid_rsa_sha384[] = ALGID_RSA_PKCS1(0x0c);
+static const uint8_t algid_rsa_sha512[] = ALGID_RSA_PKCS1(0x0d);
+static const uint8_t algid_pss_sha256[] = ALGID_RSA_PSS(0x01, 32);
+static const uint8_t algid_pss_sha384[] = ALGID_RSA_PSS(0x02, 48);
+static const uint8_t algid_pss_sha512[] = ALGID_RSA_PSS(0x03, 64);
+static const uint8_t algid_ed25519[] = { 0x30, 0x05, 0x06, 0x03,
+                                         0x2b, 0x65, 0x70 };
+
+#define SCHEME(md, ipc, algid, pad, len)                                     \
+    { md, ipc, algid, sizeof(algid), pad, len }
 
 static const struct prov_sig_scheme ec_schemes[] = {
-    { { "SHA256", "SHA2-256", "SHA-256", "2.16.840.1.101.3.4.2.1", NULL },
-      IPC_SCHEME_ECDSA_SHA256, algid_ecdsa_sha256,
-      sizeof(algid_ecdsa_sha256) },
-    { { "SHA384", "SHA2-384", "SHA-384", "2.16.840.1.101.3.4.2.2", NULL },
-      IPC_SCHEME_ECDSA_SHA384, algid_ecdsa_sha384,
-      sizeof(algid_ecdsa_sha384) },
-    { { "SHA512", "SHA2-512", "SHA-512", "2.16.840.1.101.3.4.2.3", NULL },
-      IPC_SCHEME_ECDSA_SHA512, algid_ecdsa_sha512,
-      sizeof(algid_ecdsa_sha512) },
-    { { NULL }, 0, NULL, 0 },
+    SCHEME(MD_SHA256, IPC_SCHEME_ECDSA_SHA256, algid_ecdsa_sha256, 0, 32),
+    SCHEME(MD_SHA384, IPC_SCHEME_ECDSA_SHA384, algid_ecdsa_sha384, 0, 48),
+    SCHEME(MD_SHA512, IPC_SCHEME_ECDSA_SHA512, algid_ecdsa_sha512, 0, 64),
+    { { NULL }, 0, NULL, 0, 0, 0 },
 };
 
 const struct prov_keytype prov_keytype_ec = {
@@ -86,10 +110,93 @@ const struct prov_keytype prov_keytype_ec = {
     .need_group = true,
     .private_params = ec_private_params,
     .gettable = ec_gettable,
-    .import_types = ec_public_types,
-    .export_types = ec_public_types,
+    .public_types = ec_public_types,
     .schemes = ec_schemes,
-    .default_scheme = &ec_schemes[0],
+};
+
+/* RSA (rsaEncryption keys): PKCS#1 v1.5 and PSS signatures.  No
+ * decryption: static RSA key exchange is refused (asymcipher.c). */
+
+static const char *const rsa_private_params[] = {
+    OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+    OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+    OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+    NULL,
+};
+
+static const OSSL_PARAM rsa_gettable[] = {
+    KEYINFO_GETTABLE,
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM rsa_public_types[] = {
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const struct prov_sig_scheme rsa_schemes[] = {
+    SCHEME(MD_SHA256, IPC_SCHEME_RSA_PKCS1_SHA256, algid_rsa_sha256,
+           RSA_PKCS1_PADDING, 32),
+    SCHEME(MD_SHA384, IPC_SCHEME_RSA_PKCS1_SHA384, algid_rsa_sha384,
+           RSA_PKCS1_PADDING, 48),
+    SCHEME(MD_SHA512, IPC_SCHEME_RSA_PKCS1_SHA512, algid_rsa_sha512,
+           RSA_PKCS1_PADDING, 64),
+    SCHEME(MD_SHA256, IPC_SCHEME_RSA_PSS_SHA256, algid_pss_sha256,
+           RSA_PKCS1_PSS_PADDING, 32),
+    SCHEME(MD_SHA384, IPC_SCHEME_RSA_PSS_SHA384, algid_pss_sha384,
+           RSA_PKCS1_PSS_PADDING, 48),
+    SCHEME(MD_SHA512, IPC_SCHEME_RSA_PSS_SHA512, algid_pss_sha512,
+           RSA_PKCS1_PSS_PADDING, 64),
+    { { NULL }, 0, NULL, 0, 0, 0 },
+};
+
+const struct prov_keytype prov_keytype_rsa = {
+    .name = "RSA",
+    .sig_name = "RSA",
+    .asym_name = "RSA",
+    .default_pad = RSA_PKCS1_PADDING,
+    .private_params = rsa_private_params,
+    .gettable = rsa_gettable,
+    .public_types = rsa_public_types,
+    .schemes = rsa_schemes,
+};
+
+/* Ed25519: pure EdDSA, the whole message goes to shortcertd. */
+
+static const char *const ed25519_private_params[] = {
+    OSSL_PKEY_PARAM_PRIV_KEY,
+    NULL,
+};
+
+static const OSSL_PARAM ed25519_gettable[] = {
+    KEYINFO_GETTABLE,
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM ed25519_public_types[] = {
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const struct prov_sig_scheme ed25519_schemes[] = {
+    SCHEME({ NULL }, IPC_SCHEME_ED25519, algid_ed25519, 0, 0),
+    { { NULL }, 0, NULL, 0, 0, 0 },
+};
+
+const struct prov_keytype prov_keytype_ed25519 = {
+    .name = "ED25519",
+    .sig_name = "ED25519",
+    .private_params = ed25519_private_params,
+    .gettable = ed25519_gettable,
+    .public_types = ed25519_public_types,
+    .schemes = ed25519_schemes,
 };
 
 /* --- the key object ------------------------------------------------------ */
@@ -369,64 +476,79 @@ static void *key_load(const struct prov_keytype *type, const void *reference,
     return key;
 }
 
-/* --- EC: the thin per-type wrappers -------------------------------------- */
-
-static OSSL_FUNC_keymgmt_new_fn ec_new;
-static OSSL_FUNC_keymgmt_load_fn ec_load;
-static OSSL_FUNC_keymgmt_gettable_params_fn ec_gettable_params;
-static OSSL_FUNC_keymgmt_query_operation_name_fn ec_query_operation_name;
-static OSSL_FUNC_keymgmt_import_types_fn ec_import_types;
-static OSSL_FUNC_keymgmt_export_types_fn ec_export_types;
-
-static void *ec_new(void *provctx)
-{
-    return prov_key_new(provctx, &prov_keytype_ec);
-}
-
-static void *ec_load(const void *reference, size_t reference_sz)
-{
-    return key_load(&prov_keytype_ec, reference, reference_sz);
-}
-
-static const OSSL_PARAM *ec_gettable_params(void *provctx)
-{
-    return ec_gettable;
-}
-
-static const char *ec_query_operation_name(int operation_id)
+static const char *query_operation_name(const struct prov_keytype *type,
+                                        int operation_id)
 {
     /* libssl looks up the signature by this name; the keymgmt name "EC"
-     * would find nothing.  Other operations (ECDH) are not ours. */
-    return operation_id == OSSL_OP_SIGNATURE ? prov_keytype_ec.sig_name
-                                             : NULL;
+     * would find nothing.  RSA names its asymmetric cipher only so that a
+     * static RSA key exchange gets our clear refusal.  Other operations
+     * (ECDH) are not ours. */
+    switch (operation_id) {
+    case OSSL_OP_SIGNATURE:
+        return type->sig_name;
+    case OSSL_OP_ASYM_CIPHER:
+        return type->asym_name;
+    default:
+        return NULL;
+    }
 }
 
-static const OSSL_PARAM *ec_import_types(int selection)
+static const OSSL_PARAM *public_types(const struct prov_keytype *type,
+                                      int selection)
 {
     return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) ? NULL
-                                                         : ec_public_types;
+                                                         : type->public_types;
 }
 
-static const OSSL_PARAM *ec_export_types(int selection)
-{
-    return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) ? NULL
-                                                         : ec_public_types;
-}
+/* --- the thin per-type wrappers and dispatch tables ----------------------- */
 
-const OSSL_DISPATCH prov_ec_keymgmt_functions[] = {
-    { OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ec_new },
-    { OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))km_free },
-    { OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))ec_load },
-    { OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))km_has },
-    { OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))km_get_params },
-    { OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))ec_gettable_params },
-    { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-      (void (*)(void))ec_query_operation_name },
-    { OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))km_match },
-    { OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))km_import },
-    { OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))ec_import_types },
-    { OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))km_export },
-    { OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))ec_export_types },
-    { OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))km_dup },
-    { 0, NULL },
-};
+#define KEYMGMT_TYPE(t)                                                      \
+    static OSSL_FUNC_keymgmt_new_fn t##_new;                                 \
+    static OSSL_FUNC_keymgmt_load_fn t##_load;                               \
+    static OSSL_FUNC_keymgmt_gettable_params_fn t##_gettable_params;         \
+    static OSSL_FUNC_keymgmt_query_operation_name_fn t##_query_operation_name; \
+    static OSSL_FUNC_keymgmt_import_types_fn t##_types_of;              \
+                                                                             \
+    static void *t##_new(void *provctx)                                      \
+    {                                                                        \
+        return prov_key_new(provctx, &prov_keytype_##t);                     \
+    }                                                                        \
+    static void *t##_load(const void *reference, size_t reference_sz)        \
+    {                                                                        \
+        return key_load(&prov_keytype_##t, reference, reference_sz);         \
+    }                                                                        \
+    static const OSSL_PARAM *t##_gettable_params(void *provctx)              \
+    {                                                                        \
+        return prov_keytype_##t.gettable;                                    \
+    }                                                                        \
+    static const char *t##_query_operation_name(int operation_id)            \
+    {                                                                        \
+        return query_operation_name(&prov_keytype_##t, operation_id);        \
+    }                                                                        \
+    static const OSSL_PARAM *t##_types_of(int selection)                 \
+    {                                                                        \
+        return public_types(&prov_keytype_##t, selection);                   \
+    }                                                                        \
+                                                                             \
+    const OSSL_DISPATCH prov_##t##_keymgmt_functions[] = {                   \
+        { OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))t##_new },                  \
+        { OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))km_free },                 \
+        { OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))t##_load },                \
+        { OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))km_has },                   \
+        { OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))km_get_params },     \
+        { OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,                                 \
+          (void (*)(void))t##_gettable_params },                             \
+        { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,                            \
+          (void (*)(void))t##_query_operation_name },                        \
+        { OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))km_match },               \
+        { OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))km_import },             \
+        { OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))t##_types_of }, \
+        { OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))km_export },             \
+        { OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))t##_types_of }, \
+        { OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))km_dup },                   \
+        { 0, NULL },                                                         \
+    }
+
+KEYMGMT_TYPE(ec);
+KEYMGMT_TYPE(rsa);
+KEYMGMT_TYPE(ed25519);

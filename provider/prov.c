@@ -4,7 +4,9 @@
  * OSSL_provider_init captures the core upcalls (parameters, errors), reads
  * our configuration (socket, timeout, back-off), makes the child library
  * context every internal operation runs in, and publishes static algorithm
- * tables: decoders, key management and signature for EC.  Errors are raised
+ * tables: decoders, key management and signature for EC, RSA and Ed25519
+ * (and an RSA decryption that only explains that there is none), and the
+ * shortcert: store loader.  Errors are raised
  * here, through the core, with our own reason table, so they carry the
  * provider's name however the service prints them.
  */
@@ -22,6 +24,8 @@
 
 #define PROV_PROPS "provider=" PROV_NAME
 #define EC_NAMES "EC:id-ecPublicKey:1.2.840.10045.2.1"
+#define RSA_NAMES "RSA:rsaEncryption:1.2.840.113549.1.1.1"
+#define ED25519_NAMES "ED25519:1.3.101.112"
 
 /* Config parameters, as written in the provider's openssl.cnf section. */
 #define PARAM_SOCKET "shortcert-socket"
@@ -55,6 +59,13 @@ static const OSSL_ITEM prov_reasons[] = {
     { PROV_R_BACKOFF, "shortcertd timed out recently (back-off)" },
     { PROV_R_REFUSED, "shortcertd refused to sign" },
     { PROV_R_BAD_REPLY, "malformed reply from shortcertd" },
+    { PROV_R_BAD_URI, "not a shortcert:NAME URI" },
+    { PROV_R_FETCH_REFUSED, "shortcertd refused to give out the identity" },
+    { PROV_R_NO_FETCH, "shortcertd too old for shortcert: URIs" },
+    { PROV_R_UNSUPPORTED_PADDING, "RSA padding not supported by shortcert" },
+    { PROV_R_NO_DECRYPTION,
+      "shortcert offers no RSA decryption: use ECDHE ciphers" },
+    { PROV_R_WRONG_KEY_TYPE, "shortcert key of another type" },
     { 0, NULL },
 };
 
@@ -112,18 +123,34 @@ bool prov_name_eq(const char *a, const char *b)
 
 /* --- algorithm tables ------------------------------------------------------ */
 
-/* Named exactly like the default provider's EC key management: libssl
+/* Named exactly like the default provider's key managements: libssl
  * identifies certificate key types by these names, and they give
- * EVP_PKEY_get_base_id() its EVP_PKEY_EC (haproxy relies on that). */
+ * EVP_PKEY_get_base_id() its EVP_PKEY_EC/RSA/ED25519 (haproxy relies on
+ * that).  No RSA-PSS (id-RSASSA-PSS) keys: shortcertd makes rsaEncryption
+ * keys, which sign PSS too. */
 static const OSSL_ALGORITHM prov_keymgmt[] = {
     { EC_NAMES, PROV_PROPS, prov_ec_keymgmt_functions,
       "EC key whose private half is held by shortcertd" },
+    { RSA_NAMES, PROV_PROPS, prov_rsa_keymgmt_functions,
+      "RSA key whose private half is held by shortcertd" },
+    { ED25519_NAMES, PROV_PROPS, prov_ed25519_keymgmt_functions,
+      "Ed25519 key whose private half is held by shortcertd" },
     { NULL, NULL, NULL, NULL },
 };
 
 static const OSSL_ALGORITHM prov_signature[] = {
     { "ECDSA", PROV_PROPS, prov_ecdsa_signature_functions,
       "ECDSA through shortcertd" },
+    { RSA_NAMES, PROV_PROPS, prov_rsa_signature_functions,
+      "RSA PKCS#1 v1.5 and PSS through shortcertd" },
+    { ED25519_NAMES, PROV_PROPS, prov_ed25519_signature_functions,
+      "Ed25519 through shortcertd" },
+    { NULL, NULL, NULL, NULL },
+};
+
+static const OSSL_ALGORITHM prov_asym_cipher[] = {
+    { RSA_NAMES, PROV_PROPS, prov_rsa_asym_cipher_functions,
+      "no RSA decryption (static RSA key exchange) through shortcertd" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -134,6 +161,18 @@ static const OSSL_ALGORITHM prov_decoder[] = {
       "PEM to DER, shortcert key references only" },
     { EC_NAMES, PROV_PROPS ",input=der,structure=" PROV_REF_STRUCTURE,
       prov_ec_decoder_functions, "shortcert key reference to EC key" },
+    { RSA_NAMES, PROV_PROPS ",input=der,structure=" PROV_REF_STRUCTURE,
+      prov_rsa_decoder_functions, "shortcert key reference to RSA key" },
+    { ED25519_NAMES, PROV_PROPS ",input=der,structure=" PROV_REF_STRUCTURE,
+      prov_ed25519_decoder_functions,
+      "shortcert key reference to Ed25519 key" },
+    { NULL, NULL, NULL, NULL },
+};
+
+/* "shortcert:NAME" URIs (store.c): the scheme is the algorithm name. */
+static const OSSL_ALGORITHM prov_store[] = {
+    { KEYREF_URI_SCHEME, PROV_PROPS, prov_store_functions,
+      "shortcert:NAME - an identity's key, certificate and chain" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -147,8 +186,12 @@ static const OSSL_ALGORITHM *prov_query_operation(void *provctx,
         return prov_keymgmt;
     case OSSL_OP_SIGNATURE:
         return prov_signature;
+    case OSSL_OP_ASYM_CIPHER:
+        return prov_asym_cipher;
     case OSSL_OP_DECODER:
         return prov_decoder;
+    case OSSL_OP_STORE:
+        return prov_store;
     default:
         return NULL; /* digests, RAND, key exchange: the default provider's */
     }

@@ -66,32 +66,49 @@ enum prov_reason {
     PROV_R_BACKOFF,
     PROV_R_REFUSED,
     PROV_R_BAD_REPLY,
+    PROV_R_BAD_URI,
+    PROV_R_FETCH_REFUSED,
+    PROV_R_NO_FETCH,
+    PROV_R_UNSUPPORTED_PADDING,
+    PROV_R_NO_DECRYPTION,
+    PROV_R_WRONG_KEY_TYPE,
     PROV_R_MAX,
 };
 
-/* A digest a key type can sign with, and what that means on the wire. */
+/* A digest (and for RSA a padding) a key type can sign with, and what
+ * that means on the wire. */
 struct prov_sig_scheme {
-    const char *names[5];     /* accepted digest names, NULL-terminated */
+    const char *names[5];     /* accepted digest names, NULL-terminated;
+                               * none: pure EdDSA, no digest at all */
     uint32_t ipc_scheme;      /* enum ipc_scheme */
     const uint8_t *algid;     /* DER AlgorithmIdentifier of the signature */
     size_t algid_len;
+    int pad;                  /* RSA_PKCS1_PADDING, RSA_PKCS1_PSS_PADDING;
+                               * 0 for ECDSA and EdDSA */
+    size_t md_len;            /* the digest's length: the PSS salt length */
 };
 
-/* Everything that differs between key types.  Adding RSA or Ed25519 means
- * one more of these plus its rows in prov.c's algorithm tables. */
+/* Everything that differs between key types: EC (P-256, P-384), RSA
+ * (PKCS#1 v1.5 and PSS) and Ed25519, each with its rows in prov.c's
+ * algorithm tables. */
 struct prov_keytype {
     const char *name;            /* OSSL name, e.g. "EC"; decoder data type */
-    const char *sig_name;        /* signature algorithm: "ECDSA" */
+    const char *sig_name;        /* signature algorithm: "ECDSA", "RSA" */
+    const char *asym_name;       /* asymmetric cipher ("RSA": only to say
+                                  * that it is not offered), or NULL */
     bool need_group;             /* only named groups (TLS knows no other) */
+    int default_pad;             /* RSA_PKCS1_PADDING for RSA, else 0 */
     const char *const *private_params; /* refused on import */
     const OSSL_PARAM *gettable;  /* forwarded to the public half */
-    const OSSL_PARAM *import_types;
-    const OSSL_PARAM *export_types;
-    const struct prov_sig_scheme *schemes; /* terminated by ipc_scheme 0 */
-    const struct prov_sig_scheme *default_scheme;
+    const OSSL_PARAM *public_types; /* imported and exported */
+    /* terminated by ipc_scheme 0; the first of a padding is its default
+     * (no digest name given) */
+    const struct prov_sig_scheme *schemes;
 };
 
 extern const struct prov_keytype prov_keytype_ec;
+extern const struct prov_keytype prov_keytype_rsa;
+extern const struct prov_keytype prov_keytype_ed25519;
 
 #define PROV_KEY_MAGIC 0x53434b59u /* "SCKY" */
 
@@ -145,9 +162,17 @@ void prov_debug(const struct prov_ctx *prov, const char *fmt, ...)
 bool prov_name_eq(const char *a, const char *b);
 
 extern const OSSL_DISPATCH prov_ec_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_rsa_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_ed25519_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_ecdsa_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_signature_functions[];
+extern const OSSL_DISPATCH prov_ed25519_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
 extern const OSSL_DISPATCH prov_pem_decoder_functions[];
 extern const OSSL_DISPATCH prov_ec_decoder_functions[];
+extern const OSSL_DISPATCH prov_store_functions[];
+extern const OSSL_DISPATCH prov_rsa_decoder_functions[];
+extern const OSSL_DISPATCH prov_ed25519_decoder_functions[];
 
 /* Cleanup helpers for the OpenSSL types we hold in _cleanup_ variables. */
 static inline void prov_bio_freep(BIO **p)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The signature operation ("ECDSA") for keys held by shortcertd.  Signing
- * sends the whole to-be-signed message (never a digest: shortcertd hashes
- * it and checks it is a TLS handshake input) with the scheme picked by the
- * digest name, the key's identity and generation.  Initialisation is local
+ * The signature operations ("ECDSA", "RSA", "ED25519") for keys held by
+ * shortcertd.  Signing sends the whole to-be-signed message (never a
+ * digest: shortcertd hashes it and checks it is a TLS handshake input) with
+ * the scheme picked by the digest name (and for RSA the padding: PKCS#1
+ * v1.5 or PSS with the salt as long as the hash, the only PSS that TLS
+ * uses), the key's identity and generation.  Ed25519 takes no digest.  Initialisation is local
  * and cheap, because libssl probes every candidate sigalg with a full
  * DigestSignInit; the size query is answered from the key, because libssl
  * asks for it before every real signature.  Verification is delegated to
@@ -12,8 +14,11 @@
  */
 #include <string.h>
 
+#include <stdlib.h>
+
 #include <openssl/core_names.h>
 #include <openssl/params.h>
+#include <openssl/rsa.h>
 
 #include "ipc-client.h"
 #include "prov.h"
@@ -26,9 +31,15 @@ enum sig_op {
 
 struct sig_ctx {
     struct prov_ctx *prov;
+    const struct prov_keytype *type; /* of the algorithm: keys must match */
     struct prov_key *key; /* a reference is held */
     enum sig_op op;
     const struct prov_sig_scheme *scheme;
+    /* RSA: the padding asked for, and the PSS details, checked at signing
+     * (salt length -1: as long as the hash; mgf1 "": the same hash) */
+    int pad;
+    int saltlen;
+    char mgf1[32];
     /* digest_sign_update/final: the message, at most IPC_MSG_MAX bytes. */
     uint8_t *buf;
     size_t len;
@@ -37,7 +48,9 @@ struct sig_ctx {
     EVP_MD_CTX *verify; /* default provider's verification */
 };
 
-static OSSL_FUNC_signature_newctx_fn sig_newctx;
+static OSSL_FUNC_signature_newctx_fn sig_newctx_ecdsa;
+static OSSL_FUNC_signature_newctx_fn sig_newctx_rsa;
+static OSSL_FUNC_signature_newctx_fn sig_newctx_ed25519;
 static OSSL_FUNC_signature_freectx_fn sig_freectx;
 static OSSL_FUNC_signature_dupctx_fn sig_dupctx;
 static OSSL_FUNC_signature_digest_sign_init_fn sig_digest_sign_init;
@@ -52,15 +65,32 @@ static OSSL_FUNC_signature_get_ctx_params_fn sig_get_ctx_params;
 static OSSL_FUNC_signature_gettable_ctx_params_fn sig_gettable_ctx_params;
 static OSSL_FUNC_signature_set_ctx_params_fn sig_set_ctx_params;
 static OSSL_FUNC_signature_settable_ctx_params_fn sig_settable_ctx_params;
+static OSSL_FUNC_signature_settable_ctx_params_fn sig_settable_ctx_params_rsa;
 
-static void *sig_newctx(void *provctx, const char *propq)
+static void *sig_newctx(void *provctx, const struct prov_keytype *type)
 {
     struct sig_ctx *ctx = OPENSSL_zalloc(sizeof(*ctx));
 
     if (!ctx)
         return NULL;
     ctx->prov = provctx;
+    ctx->type = type;
     return ctx;
+}
+
+static void *sig_newctx_ecdsa(void *provctx, const char *propq)
+{
+    return sig_newctx(provctx, &prov_keytype_ec);
+}
+
+static void *sig_newctx_rsa(void *provctx, const char *propq)
+{
+    return sig_newctx(provctx, &prov_keytype_rsa);
+}
+
+static void *sig_newctx_ed25519(void *provctx, const char *propq)
+{
+    return sig_newctx(provctx, &prov_keytype_ed25519);
 }
 
 static void sig_reset(struct sig_ctx *ctx)
@@ -75,6 +105,9 @@ static void sig_reset(struct sig_ctx *ctx)
     ctx->verify = NULL;
     ctx->op = SIG_OP_NONE;
     ctx->scheme = NULL;
+    ctx->pad = ctx->type ? ctx->type->default_pad : 0;
+    ctx->saltlen = RSA_PSS_SALTLEN_DIGEST;
+    ctx->mgf1[0] = '\0';
 }
 
 static void sig_freectx(void *vctx)
@@ -97,9 +130,13 @@ static void *sig_dupctx(void *vctx)
     /* libcrypto duplicates the context in EVP_DigestSignFinal() so the
      * caller may continue; the copy needs the buffered message too. */
     dst->prov = src->prov;
+    dst->type = src->type;
     dst->key = prov_key_ref(src->key);
     dst->op = src->op;
     dst->scheme = src->scheme;
+    dst->pad = src->pad;
+    dst->saltlen = src->saltlen;
+    memcpy(dst->mgf1, src->mgf1, sizeof(dst->mgf1));
     dst->too_long = src->too_long;
     if (src->len > 0) {
         dst->buf = OPENSSL_memdup(src->buf, src->len);
@@ -118,30 +155,51 @@ fail:
     return NULL;
 }
 
+/* The scheme of a digest name with a padding: no name (NULL or "") is the
+ * first scheme of that padding (SHA256; for Ed25519 the only one, which
+ * takes no name at all). */
 static const struct prov_sig_scheme *
-scheme_for(const struct prov_keytype *type, const char *mdname)
+scheme_for(const struct prov_keytype *type, const char *mdname, int pad)
 {
-    if (!mdname || !*mdname)
-        return type->default_scheme;
-    for (const struct prov_sig_scheme *s = type->schemes; s->ipc_scheme; s++)
+    for (const struct prov_sig_scheme *s = type->schemes; s->ipc_scheme; s++) {
+        if (s->pad != pad)
+            continue;
+        if (!mdname || !*mdname)
+            return s;
         for (size_t i = 0; s->names[i]; i++)
             if (prov_name_eq(mdname, s->names[i]))
                 return s;
+    }
     return NULL;
 }
 
 static int set_digest(struct sig_ctx *ctx, const char *mdname)
 {
-    const struct prov_sig_scheme *s = scheme_for(ctx->key->type, mdname);
+    const struct prov_sig_scheme *s = scheme_for(ctx->type, mdname, ctx->pad);
 
     /* Failing here is how libssl learns which sigalgs this key offers. */
     if (!s)
         return PROV_FAIL(ctx->prov, PROV_R_UNSUPPORTED_DIGEST,
-                         "shortcert: digest '%s' is not supported with %s "
-                         "(SHA256, SHA384 and SHA512 are)",
-                         mdname, ctx->key->type->sig_name);
+                         ctx->type->schemes[0].names[0]
+                             ? "shortcert: digest '%s' is not supported with %s "
+                               "(SHA256, SHA384 and SHA512 are)"
+                             : "shortcert: digest '%s' is not supported with %s "
+                               "(it signs the message itself: no digest)",
+                         mdname, ctx->type->sig_name);
     ctx->scheme = s;
     return 1;
+}
+
+/* The key must be of the algorithm's type (our RSA signature never signs
+ * with an EC key of ours, whatever libcrypto asks). */
+static bool key_fits(struct sig_ctx *ctx, const struct prov_key *key)
+{
+    if (key->type == ctx->type)
+        return true;
+    (void)PROV_FAIL(ctx->prov, PROV_R_WRONG_KEY_TYPE,
+                    "shortcert: a %s key cannot make %s signatures",
+                    key->type->name, ctx->type->sig_name);
+    return false;
 }
 
 static int sig_digest_sign_init(void *vctx, const char *mdname, void *provkey,
@@ -155,6 +213,8 @@ static int sig_digest_sign_init(void *vctx, const char *mdname, void *provkey,
     prov_key_ref(key);
     sig_reset(ctx);
     ctx->key = key;
+    if (!key_fits(ctx, key))
+        return 0;
     if (!key->can_sign)
         return PROV_FAIL(ctx->prov, PROV_R_NOT_SIGNABLE,
                          "shortcert: this %s key is a public key only (it did "
@@ -164,6 +224,37 @@ static int sig_digest_sign_init(void *vctx, const char *mdname, void *provkey,
         return 0;
     ctx->op = SIG_OP_SIGN;
     return sig_set_ctx_params(ctx, params);
+}
+
+/* shortcertd makes one PSS: salt as long as the hash, MGF1 with the same
+ * hash (what TLS 1.3 and 1.2 require).  Anything else is refused here
+ * rather than silently signed differently. */
+static bool pss_fits(struct sig_ctx *ctx)
+{
+    const struct prov_sig_scheme *s = ctx->scheme;
+    bool mgf1_ok = !ctx->mgf1[0];
+
+    if (s->pad != RSA_PKCS1_PSS_PADDING)
+        return true;
+    for (size_t i = 0; !mgf1_ok && s->names[i]; i++)
+        mgf1_ok = prov_name_eq(ctx->mgf1, s->names[i]);
+    if (ctx->saltlen != RSA_PSS_SALTLEN_DIGEST &&
+        (ctx->saltlen < 0 || (size_t)ctx->saltlen != s->md_len)) {
+        (void)PROV_FAIL(ctx->prov, PROV_R_UNSUPPORTED_PADDING,
+                        "shortcert: RSA-PSS with salt length %d is not "
+                        "offered; shortcertd signs PSS with the salt as long "
+                        "as the hash (%zu bytes)",
+                        ctx->saltlen, s->md_len);
+        return false;
+    }
+    if (!mgf1_ok) {
+        (void)PROV_FAIL(ctx->prov, PROV_R_UNSUPPORTED_PADDING,
+                        "shortcert: RSA-PSS with MGF1 digest '%s' is not "
+                        "offered; shortcertd uses the signature's digest %s",
+                        ctx->mgf1, s->names[0]);
+        return false;
+    }
+    return true;
 }
 
 /* The one place a signature is made. */
@@ -191,6 +282,8 @@ static int sign_message(struct sig_ctx *ctx, unsigned char *sig,
         return PROV_FAIL(ctx->prov, PROV_R_BUFFER_TOO_SMALL,
                          "shortcert: signature buffer of %zu bytes, need %zu",
                          sigsize, key->max_sig);
+    if (!pss_fits(ctx))
+        return 0;
     /* Capped at the key's maximum, not the caller's buffer: a longer
      * "signature" is a broken reply, never something to pass on. */
     if (ipc_client_sign(ctx->prov->ipc, key->identity, key->generation,
@@ -273,6 +366,8 @@ static int sig_digest_verify_init(void *vctx, const char *mdname,
     prov_key_ref(key);
     sig_reset(ctx);
     ctx->key = key;
+    if (!key_fits(ctx, key))
+        return 0;
     ctx->verify = EVP_MD_CTX_new();
     if (!ctx->verify)
         return 0;
@@ -333,9 +428,11 @@ static int sig_get_ctx_params(void *vctx, OSSL_PARAM params[])
               !OSSL_PARAM_set_octet_string(p, ctx->scheme->algid,
                                            ctx->scheme->algid_len)))
         return 0;
+    /* (Ed25519 has no digest: the parameter stays unset.) */
     p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST);
     if (p && (!ctx->scheme ||
-              !OSSL_PARAM_set_utf8_string(p, ctx->scheme->names[0])))
+              (ctx->scheme->names[0] &&
+               !OSSL_PARAM_set_utf8_string(p, ctx->scheme->names[0]))))
         return 0;
     return 1;
 }
@@ -349,6 +446,89 @@ static const OSSL_PARAM sig_gettable[] = {
 static const OSSL_PARAM *sig_gettable_ctx_params(void *vctx, void *provctx)
 {
     return sig_gettable;
+}
+
+/* pad-mode: an integer (what EVP_PKEY_CTX_set_rsa_padding() sends) or a
+ * name; only PKCS#1 v1.5 and PSS sign. */
+static int get_pad_mode(const OSSL_PARAM *p, int *ret)
+{
+    const char *name = NULL;
+
+    if (p->data_type == OSSL_PARAM_UTF8_STRING) {
+        if (!OSSL_PARAM_get_utf8_string_ptr(p, &name))
+            return 0;
+        if (strcmp(name, OSSL_PKEY_RSA_PAD_MODE_PKCSV15) == 0)
+            *ret = RSA_PKCS1_PADDING;
+        else if (strcmp(name, OSSL_PKEY_RSA_PAD_MODE_PSS) == 0)
+            *ret = RSA_PKCS1_PSS_PADDING;
+        else
+            *ret = -1;
+        return 1;
+    }
+    return OSSL_PARAM_get_int(p, ret);
+}
+
+/* saltlen: an integer, or "digest" (what libssl sends), or a number as
+ * text; "max" and "auto" would not be the PSS TLS expects. */
+static int get_saltlen(const OSSL_PARAM *p, int *ret)
+{
+    const char *s = NULL;
+    char *end = NULL;
+    long v;
+
+    if (p->data_type != OSSL_PARAM_UTF8_STRING)
+        return OSSL_PARAM_get_int(p, ret);
+    if (!OSSL_PARAM_get_utf8_string_ptr(p, &s))
+        return 0;
+    if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST) == 0) {
+        *ret = RSA_PSS_SALTLEN_DIGEST;
+        return 1;
+    }
+    if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_MAX) == 0 ||
+        strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO) == 0) {
+        *ret = RSA_PSS_SALTLEN_MAX;
+        return 1;
+    }
+    v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 1024)
+        return 0;
+    *ret = (int)v;
+    return 1;
+}
+
+static int set_rsa_params(struct sig_ctx *ctx, const OSSL_PARAM params[])
+{
+    const OSSL_PARAM *p;
+    const char *name = NULL;
+    int pad = ctx->pad;
+
+    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE);
+    if (p) {
+        if (!get_pad_mode(p, &pad))
+            return 0;
+        if (pad != RSA_PKCS1_PADDING && pad != RSA_PKCS1_PSS_PADDING)
+            return PROV_FAIL(ctx->prov, PROV_R_UNSUPPORTED_PADDING,
+                             "shortcert: RSA padding %d is not offered for "
+                             "signatures (PKCS#1 v1.5 and PSS are)",
+                             pad);
+        if (ctx->len > 0 && pad != ctx->pad)
+            return 0; /* not mid-message */
+        ctx->pad = pad;
+        /* the same digest with the new padding */
+        if (ctx->scheme && !set_digest(ctx, ctx->scheme->names[0]))
+            return 0;
+    }
+    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN);
+    if (p && !get_saltlen(p, &ctx->saltlen))
+        return 0;
+    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST);
+    if (p) {
+        if (!OSSL_PARAM_get_utf8_string_ptr(p, &name) ||
+            strlen(name) >= sizeof(ctx->mgf1))
+            return 0;
+        memcpy(ctx->mgf1, name, strlen(name) + 1);
+    }
+    return 1;
 }
 
 static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
@@ -374,14 +554,31 @@ static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         if (!set_digest(ctx, mdname))
             return 0;
     }
+    if (ctx->type->default_pad && !set_rsa_params(ctx, params))
+        return 0;
     /* OSSL_SIGNATURE_PARAM_PROPERTIES is accepted and has nothing to
      * select: we fetch no digest. */
     return 1;
 }
 
+#define SIG_SETTABLE_COMMON                                                  \
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),            \
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, NULL, 0)
+
 static const OSSL_PARAM sig_settable[] = {
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, NULL, 0),
+    SIG_SETTABLE_COMMON,
+    OSSL_PARAM_END,
+};
+
+/* libcrypto checks each parameter libssl sets against this list by name
+ * (pad-mode arrives as an integer, saltlen as "digest"); without them no
+ * TLS 1.3 handshake with an RSA key would work. */
+static const OSSL_PARAM sig_settable_rsa[] = {
+    SIG_SETTABLE_COMMON,
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_PROPERTIES, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -390,29 +587,45 @@ static const OSSL_PARAM *sig_settable_ctx_params(void *vctx, void *provctx)
     return sig_settable;
 }
 
-const OSSL_DISPATCH prov_ecdsa_signature_functions[] = {
-    { OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sig_newctx },
-    { OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx },
-    { OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx },
-    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,
-      (void (*)(void))sig_digest_sign_init },
-    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))sig_digest_sign },
-    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,
-      (void (*)(void))sig_digest_sign_update },
-    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,
-      (void (*)(void))sig_digest_sign_final },
-    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,
-      (void (*)(void))sig_digest_verify_init },
-    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,
-      (void (*)(void))sig_digest_verify_update },
-    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL,
-      (void (*)(void))sig_digest_verify_final },
-    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, (void (*)(void))sig_digest_verify },
-    { OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))sig_get_ctx_params },
-    { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
-      (void (*)(void))sig_gettable_ctx_params },
-    { OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))sig_set_ctx_params },
-    { OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
-      (void (*)(void))sig_settable_ctx_params },
-    { 0, NULL },
-};
+static const OSSL_PARAM *sig_settable_ctx_params_rsa(void *vctx,
+                                                     void *provctx)
+{
+    return sig_settable_rsa;
+}
+
+#define SIG_DISPATCH(name, newctx, settable)                                 \
+    const OSSL_DISPATCH name[] = {                                           \
+        { OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))newctx },              \
+        { OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx },        \
+        { OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx },          \
+        { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,                              \
+          (void (*)(void))sig_digest_sign_init },                            \
+        { OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))sig_digest_sign }, \
+        { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,                            \
+          (void (*)(void))sig_digest_sign_update },                          \
+        { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                             \
+          (void (*)(void))sig_digest_sign_final },                           \
+        { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,                            \
+          (void (*)(void))sig_digest_verify_init },                          \
+        { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,                          \
+          (void (*)(void))sig_digest_verify_update },                        \
+        { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL,                           \
+          (void (*)(void))sig_digest_verify_final },                         \
+        { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY,                                 \
+          (void (*)(void))sig_digest_verify },                               \
+        { OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,                                \
+          (void (*)(void))sig_get_ctx_params },                              \
+        { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,                           \
+          (void (*)(void))sig_gettable_ctx_params },                         \
+        { OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                                \
+          (void (*)(void))sig_set_ctx_params },                              \
+        { OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, (void (*)(void))settable }, \
+        { 0, NULL },                                                         \
+    }
+
+SIG_DISPATCH(prov_ecdsa_signature_functions, sig_newctx_ecdsa,
+             sig_settable_ctx_params);
+SIG_DISPATCH(prov_rsa_signature_functions, sig_newctx_rsa,
+             sig_settable_ctx_params_rsa);
+SIG_DISPATCH(prov_ed25519_signature_functions, sig_newctx_ed25519,
+             sig_settable_ctx_params);

@@ -31,6 +31,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (size_t i = 0; i < n; i++)
                 sink ^= (uint8_t)m[i];
     }
+    {
+        struct ipc_fetch_rep fr;
+
+        if (ipc_parse_fetch_rep(body, &fr) == 0) {
+            for (size_t i = 0; i < fr.keyref.len; i++)
+                sink ^= fr.keyref.p[i];
+            for (size_t c = 0; c < fr.n_certs; c++)
+                for (size_t i = 0; i < fr.certs[c].len; i++)
+                    sink ^= fr.certs[c].p[i];
+        }
+    }
     if (ipc_parse_status_rep(body, &st) == 0)
         for (size_t i = 0; i < st.json_len; i++)
             sink ^= (uint8_t)st.json[i];

@@ -9,7 +9,7 @@ import struct
 import sys
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -59,8 +59,8 @@ def tlv(tag, content):
     return bytes([tag]) + der_len(len(content)) + content
 
 
-def keyref(ident=b'api'):
-    k = ec.generate_private_key(ec.SECP256R1())
+def keyref(ident=b'api', k=None):
+    k = k or ec.generate_private_key(ec.SECP256R1())
     spki = k.public_key().public_bytes(serialization.Encoding.DER,
                                        serialization.PublicFormat.SubjectPublicKeyInfo)
     gen = hashlib.sha256(spki).digest()
@@ -78,6 +78,21 @@ def main():
     out('fuzz-ipc-request', 'version-9', frame(1, sign_req(msg=b'x'), version=9))
     out('fuzz-ipc-reply', 'sign', frame(0x8001, blob(b'\x30\x06\x02\x01\x01\x02\x01\x02')))
     out('fuzz-ipc-reply', 'error', frame(0x8000, struct.pack('>II', 5, 0) + blob(b'permission denied')))
+    out('fuzz-ipc-request', 'fetch', frame(5, blob(b'api'), version=2))
+    certs = [b'\x30\x82\x01\x00' + b'\x01' * 256, b'\x30\x03\x02\x01\x05']
+    fetch = blob(keyref()) + struct.pack('>I', len(certs)) + b''.join(blob(c) for c in certs)
+    out('fuzz-ipc-reply', 'fetch', frame(0x8005, fetch, version=2))
+    out('fuzz-ipc-reply', 'fetch-nocert', frame(0x8005, blob(keyref()) + struct.pack('>I', 0), version=2))
+    out('fuzz-ipc-reply', 'fetch-trailing', frame(0x8005, fetch + b'x', version=2))
+    out('fuzz-ipc-reply', 'fetch-17', frame(0x8005, blob(b'\x30\x00') + struct.pack('>I', 17) + blob(b'c') * 17, version=2))
+    out('fuzz-ipc-reply', 'unknown-type', frame(0x8000, struct.pack('>II', 3, 0) + blob(b'unknown request type 0x0005'), version=2))
+    out('fuzz-store-uri', 'good', 'shortcert:api')
+    out('fuzz-store-uri', 'upper', 'SHORTCERT:web-1.internal_x')
+    out('fuzz-store-uri', 'query', 'shortcert:api?socket=/run/x')
+    out('fuzz-store-uri', 'authority', 'shortcert://api')
+    out('fuzz-store-uri', 'long', 'shortcert:' + 'a' * 64)
+    out('fuzz-store-uri', 'too-long', 'shortcert:' + 'a' * 65)
+    out('fuzz-store-uri', 'nul', b'shortcert:api\0junk')
     out('fuzz-ipc-reply', 'status', frame(0x8002, blob(b'{"identities":[]}')))
     out('fuzz-tls-purpose', 'tls13-server', server_cv)
     out('fuzz-tls-purpose', 'tls13-client', client_cv)
@@ -94,6 +109,10 @@ def main():
         base64.encodebytes(r) + b'-----END SHORTCERT KEY REFERENCE-----\n'
     out('fuzz-keyref', 'ref.pem', pem)
     out('fuzz-keyref', 'long-name.der', keyref(b'a' * 64))
+    out('fuzz-keyref', 'ref-p384.der', keyref(k=ec.generate_private_key(ec.SECP384R1())))
+    out('fuzz-keyref', 'ref-rsa3072.der',
+        keyref(k=rsa.generate_private_key(public_exponent=65537, key_size=3072)))
+    out('fuzz-keyref', 'ref-ed25519.der', keyref(k=ed25519.Ed25519PrivateKey.generate()))
     good = ('[daemon]\nstate-dir = /var/lib/shortcert\nabstract-socket = @shortcert\n'
             'socket-group = ssl-cert\nlog-level = debug\n\n[defaults]\n'
             'ca-url = https://ca.internal.test:9443\nca-root = /etc/shortcert/root.crt\n'

@@ -141,6 +141,59 @@ ctl() {
 	"$BUILD/helper/shortcertctl" -s "$T/run/admin.sock" "$@"
 }
 
+# --- postgres 15 (t-51, t-52) ------------------------------------------------
+PGBIN=/usr/lib/postgresql/15/bin
+
+# pg_init DIR CERT KEY : a cluster in DIR/data (initdb as postgres, trust
+# on the local socket DIR/sock) that listens on 127.0.0.1:5432 with TLS
+# from CERT (chain) and KEY (a key reference or a key file).
+pg_init() {
+	local dir=$1
+	[[ -x $PGBIN/postgres ]] || fail "postgresql-15 is not installed (scripts/install-deps test)"
+	mkdir -p "$dir/sock"
+	chown -R postgres:postgres "$dir"
+	setpriv --reuid=postgres --regid=postgres --init-groups -- \
+		"$PGBIN/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1 ||
+		{ tail -5 "$dir/initdb.log"; fail "initdb"; }
+	cat >>"$dir/data/postgresql.conf" <<-EOC
+		listen_addresses = '127.0.0.1'
+		port = 5432
+		unix_socket_directories = '$dir/sock'
+		fsync = off
+		ssl = on
+		ssl_cert_file = '$2'
+		ssl_key_file = '$3'
+	EOC
+}
+
+# pg_sql DIR SQL : psql as postgres on the cluster's local socket.
+pg_sql() {
+	h_ns setpriv --reuid=postgres --regid=postgres --init-groups -- \
+		psql -h "$1/sock" -U postgres -d postgres -Atc "$2"
+}
+
+# pg_start NAME DIR [OPENSSL_CONF] : the postmaster, in the namespace, as
+# postgres (setpriv execs, so NAME's pid is the postmaster itself), with
+# OPENSSL_CONF in its environment if given; waits until it answers.
+pg_start() {
+	local name=$1 dir=$2 env=()
+	[[ -n ${3:-} ]] && env=(OPENSSL_CONF="$3")
+	h_bg "$name" env "${env[@]}" setpriv --reuid=postgres --regid=postgres --init-groups -- \
+		"$PGBIN/postgres" -D "$dir/data"
+	H_WAIT_TRIES=400 h_wait pg_sql "$dir" "select 1" ||
+		{ tail -5 "$H/run/$name.log"; fail "postgres did not start"; }
+}
+
+# pg_stop NAME : fast shutdown (SIGINT: sessions are ended), and wait.
+pg_stop() {
+	local pid
+	pid=$(h_pid "$1")
+	[[ -n $pid ]] || return 0
+	kill -INT "$pid" 2>/dev/null || true
+	h_wait bash -c "! kill -0 $pid 2>/dev/null" || fail "postgres did not stop"
+	h_kill "$1"
+}
+
 # renewals ID : how many renewals of identity ID shortcertd ($D) has logged.
 renewals() { grep -c "AUDIT renewed identity=$1 " "$H/run/$D.log" || true; }
 
@@ -178,16 +231,16 @@ assert_serials_seen() {
 	done
 }
 
-# --- PostgreSQL 15 as a peer (t-41..t-43): $PG is its directory, port
+# --- PostgreSQL 15 behind a [target] (t-41..t-43; pg_stop and PGBIN are
+# shared with the helpers of t-51/t-52 above): $PG is its directory, port
 # $PG_PORT on 127.0.0.1 in the namespace, server name $PG_SNI; the chain
 # and key reference are $PG/tls/server.crt and server.ref (written by
 # shortcertd's [target]).
-PGBIN=/usr/lib/postgresql/15/bin
 PG_PORT=5432
 PG_SNI=db.internal.test
 
-# pg_init : initdb into $PG as the postgres user (trust, no fsync).
-pg_init() {
+# pgt_init : initdb into $PG as the postgres user (trust, no fsync).
+pgt_init() {
 	PG=$T/pg
 	[[ -x $PGBIN/postgres ]] || fail "postgresql-15 is not installed (scripts/install-deps test)"
 	mkdir -p "$PG/tls" "$PG/sock" "$PG/data"
@@ -198,11 +251,11 @@ pg_init() {
 		{ tail -5 "$T/initdb.log"; fail "initdb failed"; }
 }
 
-# pg_start NAME OPENSSL_CONF : ssl = on with the pair, hostssl for
+# pgt_start NAME OPENSSL_CONF : ssl = on with the pair, hostssl for
 # 127.0.0.1, ECDHE only; the postmaster runs as postgres under h_bg NAME
 # (setpriv execs, so the recorded PID is the postmaster) with OPENSSL_CONF
 # in its environment; waits until psql gets TLS.
-pg_start() {
+pgt_start() {
 	local name=$1 oc=$2
 	chmod 644 "$oc"
 	cat >>"$PG/data/postgresql.conf" <<-EOC
@@ -219,20 +272,20 @@ pg_start() {
 	echo "hostssl all all 127.0.0.1/32 trust" >>"$PG/data/pg_hba.conf"
 	h_bg "$name" env OPENSSL_CONF="$oc" setpriv --reuid=postgres --regid=postgres --init-groups -- \
 		"$PGBIN/postgres" -D "$PG/data"
-	H_WAIT_TRIES=100 H_WAIT_SLEEP=0.1 h_wait pg_ready || { tail -20 "$H/run/$name.log"; fail "postgres did not come up with TLS"; }
+	H_WAIT_TRIES=100 H_WAIT_SLEEP=0.1 h_wait pgt_ready || { tail -20 "$H/run/$name.log"; fail "postgres did not come up with TLS"; }
 }
 
-# pg_check : one psql connection, sslmode=verify-full; prints "t" when the
+# pgt_check : one psql connection, sslmode=verify-full; prints "t" when the
 # session is on TLS.
-pg_check() {
+pgt_check() {
 	h_ns timeout 10 psql "host=$PG_SNI hostaddr=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=verify-full sslrootcert=$H_CA_ROOT connect_timeout=5" \
 		-Atc "select ssl from pg_stat_ssl where pid = pg_backend_pid()"
 }
-pg_ready() { [[ $(pg_check) == t ]]; }
+pgt_ready() { [[ $(pgt_check) == t ]]; }
 
-# pg_serial : the serial postgres serves (s_client -starttls postgres,
+# pgt_serial : the serial postgres serves (s_client -starttls postgres,
 # chain and name verified).
-pg_serial() {
+pgt_serial() {
 	local out
 	out=$(h_ns timeout 10 openssl s_client -starttls postgres -connect "127.0.0.1:$PG_PORT" -servername "$PG_SNI" \
 		-verify_return_error -verify_hostname "$PG_SNI" -CAfile "$H_CA_ROOT" -no-CApath -no-CAstore </dev/null 2>&1) || return 1
@@ -240,14 +293,6 @@ pg_serial() {
 	openssl x509 -noout -serial <<<"$out" | cut -d= -f2
 }
 
-# pg_stop NAME : fast shutdown.
-pg_stop() {
-	local pm
-	pm=$(h_pid "$1")
-	h_kill "$1" INT
-	H_WAIT_TRIES=100 h_wait bash -c "! kill -0 $pm" || true
-	h_kill "$1"
-}
 
 # --- haproxy 2.6 as a peer (t-40, t-43): master-worker, 2 threads, the
 # worker as haproxy, the worker's stats socket at DIR/admin.sock and the
@@ -295,11 +340,11 @@ hp_reloads() {
 	echo "show proc" | h_ns socat stdio "unix-connect:$1/master.sock" | awk -v w="$2" '$1 == w { print $3 }'
 }
 
-# pg_target ID MODE [LINE...] : append a [target postgres] for identity ID
+# pgt_target ID MODE [LINE...] : append a [target postgres] for identity ID
 # to $T/sc.conf: the pair in $PG/tls as postgres:postgres MODE, SIGHUP to
 # postmaster.pid's first line, verified through STARTTLS; each LINE is
 # added as is.
-pg_target() {
+pgt_target() {
 	local id=$1 mode=$2
 	shift 2
 	printf '\n[target postgres]\nidentity = %s\nchain-file = %s\nref-file = %s\n' "$id" "$PG/tls/server.crt" "$PG/tls/server.ref" >>"$T/sc.conf"

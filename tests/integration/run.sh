@@ -85,7 +85,8 @@ for t in "${tests[@]%.sh}"; do
 done
 
 # Canary: no private key may appear in any log of the run, in PEM, base64 or
-# hex form (both byte orders: OpenSSL keeps numbers little-endian inside).
+# hex form (both byte orders: OpenSSL keeps numbers little-endian inside;
+# and colon-separated, as `openssl pkey -text` prints it).
 canary_fail=0
 n_keys=0
 while IFS= read -r -d '' key; do
@@ -98,7 +99,10 @@ while IFS= read -r -d '' key; do
 	# the scan must be able to find what it looks for
 	grep -qF -- "$b64" "$key" && [[ ${#hex} -ge 32 ]] ||
 		{ echo "CANARY: cannot extract patterns from $key" >&2; canary_fail=1; }
-	for pat in "$b64" "${hex:0:32}" "${le:0:32}"; do
+	# hex from byte 1 on (openssl may pad byte 0 with 00); also as openssl
+	# -text prints it, colon-separated (12 bytes: within one of its lines)
+	colon=$(echo "${hex:2:24}" | fold -w2 | paste -sd:)
+	for pat in "$b64" "${hex:2:32}" "${le:0:32}" "$colon"; do
 		[[ -n $pat ]] || continue
 		if grep -rqiF --include='*.log' -- "$pat" "$ROOT" 2>/dev/null; then
 			echo "CANARY: bytes of private key $key found in a log" >&2
@@ -108,8 +112,20 @@ while IFS= read -r -d '' key; do
 done < <(find "$ROOT" -path '*.corrupt-*' -prune -o \
 	\( \( -name 'key.pem' -path '*/state/*' \) -o -name 'account-*.pem' \) -print0)
 
+# Canary 2: no JWK provisioner password (random per test's CA) in a log.
+n_pw=0
+while IFS= read -r -d '' pwf; do
+	pw=$(cat "$pwf")
+	[[ ${#pw} -ge 16 ]] || { echo "CANARY: $pwf is too short to search for" >&2; canary_fail=1; continue; }
+	n_pw=$((n_pw + 1))
+	if grep -rqF --include='*.log' -- "$pw" "$ROOT" 2>/dev/null; then
+		echo "CANARY: the provisioner password of $pwf found in a log" >&2
+		canary_fail=1
+	fi
+done < <(find "$ROOT" -path '*/ca/jwk/password' -print0)
+
 echo "run.sh: $passed passed, ${#failed[@]} failed${failed:+: ${failed[*]}} in $(( ($(h_now_ms) - t0) / 1000 ))s;" \
-	"canary $([[ $canary_fail == 0 ]] && echo "clean ($n_keys keys)" || echo FOUND)"
+	"canary $([[ $canary_fail == 0 ]] && echo "clean ($n_keys keys, $n_pw passwords)" || echo FOUND)"
 if [[ ${#failed[@]} == 0 && $canary_fail == 0 && $keep != 1 ]]; then
 	rm -rf "$ROOT"
 else

@@ -16,6 +16,11 @@
  *         bytes 64.. read like TLS 1.2 ECDHE params) |
  *         unknown-type (a frame of a type the daemon does not know)
  *
+ * The scheme follows the reference's key (EC: ecdsa-sha256, RSA:
+ * rsa-pss-sha256, Ed25519: ed25519); SC_SIGN_SCHEME=NAME (a name of
+ * ipc_scheme_str(), such as rsa-pkcs1-sha384) asks for another one, which
+ * may not fit the key.
+ *
  * Exit: 0 signed and verified; 3 refused (error reply, code printed);
  * 1 anything else.
  */
@@ -30,6 +35,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "ipc-proto.h"
@@ -96,6 +102,53 @@ static size_t make_input(const char *kind, uint8_t *m)
         return 32;
     }
     return 0;
+}
+
+/* The scheme for this key: SC_SIGN_SCHEME, else the key's natural one. */
+static uint32_t pick_scheme(EVP_PKEY *pub)
+{
+    const char *want = getenv("SC_SIGN_SCHEME");
+
+    if (want && *want) {
+        for (uint32_t s = 1; s < IPC_SCHEME_MAX; s++)
+            if (strcmp(ipc_scheme_str(s), want) == 0)
+                return s;
+        return 0;
+    }
+    if (EVP_PKEY_is_a(pub, "RSA"))
+        return IPC_SCHEME_RSA_PSS_SHA256;
+    if (EVP_PKEY_is_a(pub, "ED25519"))
+        return IPC_SCHEME_ED25519;
+    return IPC_SCHEME_ECDSA_SHA256;
+}
+
+/* Verify as TLS does for the scheme: its digest (none for Ed25519), and
+ * for RSA its padding (PSS: salt as long as the hash). */
+static bool verify_scheme(EVP_PKEY *pub, uint32_t scheme, const uint8_t *sig,
+                          size_t siglen, const uint8_t *msg, size_t len)
+{
+    static const char *const mds[] = { "SHA256", "SHA384", "SHA512" };
+    const char *md = NULL;
+    int pad = 0;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    bool ok;
+
+    if (scheme >= IPC_SCHEME_ECDSA_SHA256 && scheme <= IPC_SCHEME_ECDSA_SHA512)
+        md = mds[scheme - IPC_SCHEME_ECDSA_SHA256];
+    else if (scheme >= IPC_SCHEME_RSA_PKCS1_SHA256 &&
+             scheme <= IPC_SCHEME_RSA_PKCS1_SHA512)
+        md = mds[scheme - IPC_SCHEME_RSA_PKCS1_SHA256], pad = RSA_PKCS1_PADDING;
+    else if (scheme >= IPC_SCHEME_RSA_PSS_SHA256 &&
+             scheme <= IPC_SCHEME_RSA_PSS_SHA512)
+        md = mds[scheme - IPC_SCHEME_RSA_PSS_SHA256], pad = RSA_PKCS1_PSS_PADDING;
+    ok = m && EVP_DigestVerifyInit_ex(m, &pctx, md, NULL, NULL, pub, NULL) == 1 &&
+         (!pad || EVP_PKEY_CTX_set_rsa_padding(pctx, pad) == 1) &&
+         (pad != RSA_PKCS1_PSS_PADDING ||
+          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1) &&
+         EVP_DigestVerify(m, sig, siglen, msg, len) == 1;
+    EVP_MD_CTX_free(m);
+    return ok;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -185,7 +238,6 @@ int main(int argc, char **argv)
     long derlen = 0;
     const unsigned char *p;
     EVP_PKEY *pub = NULL;
-    EVP_MD_CTX *md = NULL;
     FILE *f;
     int fd = -1, n, version = IPC_VERSION_MAX, rc = 1, count = 0;
     ssize_t got;
@@ -206,10 +258,20 @@ int main(int argc, char **argv)
         return 1;
     }
     fclose(f);
+    p = ref.spki;
+    pub = d2i_PUBKEY(NULL, &p, (long)ref.spki_len);
+    if (!pub) {
+        fprintf(stderr, "sc-sign: the reference's public key does not decode\n");
+        goto out;
+    }
     req.identity = ref.identity;
     req.identity_len = strlen(ref.identity);
     memcpy(req.generation, ref.generation, IPC_GENERATION_LEN);
-    req.scheme = IPC_SCHEME_ECDSA_SHA256;
+    req.scheme = pick_scheme(pub);
+    if (req.scheme == 0) {
+        fprintf(stderr, "sc-sign: unknown SC_SIGN_SCHEME\n");
+        goto out;
+    }
     req.msg = msg;
     req.msg_len = make_input(argv[3], msg);
     if (strcmp(argv[3], "csr") == 0)
@@ -259,22 +321,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "sc-sign: unexpected reply type 0x%04x\n", h.type);
         goto out;
     }
-    p = ref.spki;
-    pub = d2i_PUBKEY(NULL, &p, (long)ref.spki_len);
-    md = EVP_MD_CTX_new();
-    if (!pub || !md ||
-        EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
-        EVP_DigestVerify(md, sr.sig, sr.sig_len, msg, req.msg_len) != 1) {
+    if (!verify_scheme(pub, req.scheme, sr.sig, sr.sig_len, msg, req.msg_len)) {
         printf("signed, but the signature does NOT verify\n");
         goto out;
     }
-    printf("signed: %zu-byte signature, verified with the reference's public "
-           "key (protocol version %d%s)\n",
-           sr.sig_len, version,
+    printf("signed: %zu-byte %s signature, verified with the reference's "
+           "public key (protocol version %d%s)\n",
+           sr.sig_len, ipc_scheme_str(req.scheme), version,
            sr.notice == IPC_NOTICE_RETIRED ? ", notice: retired key generation" : "");
     rc = 0;
 out:
-    EVP_MD_CTX_free(md);
     EVP_PKEY_free(pub);
     keyref_done(&ref);
     OPENSSL_free(name);

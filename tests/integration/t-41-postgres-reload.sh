@@ -14,27 +14,27 @@ D=$TNAME-shortcertd
 PGN=$TNAME-postgres
 PORT=$PG_PORT
 SNI=$PG_SNI
-pg_init
+pgt_init
 
 sc_config "$T/sc.conf" db "$SNI" "allow-users = postgres" \
 	"renew-at = 60%" "renew-jitter = 1%" "lifetime = 1m"
-pg_target db 0600 "verify-tries = 20"
+pgt_target db 0600 "verify-tries = 20"
 sc_start "$D" "$T/sc.conf"
 sc_wait_file "$PG/tls/server.ref" || fail "no key reference for postgres"
 [[ $(stat -c %a:%U "$PG/tls/server.ref") == 600:postgres ]] || fail "reference: $(stat -c %a:%U "$PG/tls/server.ref")"
 sc_openssl_conf "$T/openssl.cnf" "$T/run/shortcert.sock"
 
-pg_start "$PGN" "$T/openssl.cnf"
+pgt_start "$PGN" "$T/openssl.cnf"
 pm=$(h_pid "$PGN")
 [[ $(head -1 "$PG/data/postmaster.pid") == "$pm" ]] || fail "postmaster.pid does not name $pm"
-note "postmaster $pm serves TLS with the key reference: $(pg_serial)"
+note "postmaster $pm serves TLS with the key reference: $(pgt_serial)"
 
 note "client loop (psql verify-full, s_client -starttls postgres) while shortcertd renews"
 loop() {
 	local end=$(($(date +%s) + $1)) s
 	while (($(date +%s) < end)); do
-		if [[ $(pg_check 2>/dev/null) == t ]]; then echo "ok psql"; else echo "FAIL psql $(date +%T.%N)"; fi
-		if s=$(pg_serial 2>/dev/null); then echo "ok s_client $s"; else echo "FAIL s_client $(date +%T.%N)"; fi
+		if [[ $(pgt_check 2>/dev/null) == t ]]; then echo "ok psql"; else echo "FAIL psql $(date +%T.%N)"; fi
+		if s=$(pgt_serial 2>/dev/null); then echo "ok s_client $s"; else echo "FAIL s_client $(date +%T.%N)"; fi
 	done
 }
 load_through_renewals db 3 60 loop

@@ -14,17 +14,17 @@ D=$TNAME-shortcertd
 PGN=$TNAME-postgres
 PORT=$PG_PORT
 SNI=$PG_SNI
-pg_init
+pgt_init
 
 sc_config "$T/sc.conf" db "$SNI" "allow-users = postgres"
-pg_target db 0640 "action = exec /usr/bin/false" "verify-tries = 5"
+pgt_target db 0640 "action = exec /usr/bin/false" "verify-tries = 5"
 sc_start "$D" "$T/sc.conf"
 sc_wait_file "$PG/tls/server.ref" || fail "no key reference for postgres"
 chmod 0600 "$PG/tls/server.ref" # what postgres accepts, for its start
 sc_openssl_conf "$T/openssl.cnf" "$T/run/shortcert.sock"
-pg_start "$PGN" "$T/openssl.cnf"
+pgt_start "$PGN" "$T/openssl.cnf"
 pm=$(h_pid "$PGN")
-old=$(pg_serial)
+old=$(pgt_serial)
 st=$(status_json)
 gen0=$(jq -r '.identities[0].key_generation' <<<"$st")
 note "postgres serves $old (key generation $gen0)"
@@ -45,9 +45,9 @@ contains "'/usr/bin/false' exited with status 1" <"$H/run/$D.log" || fail "no es
 
 # The old certificate still serves, with the old key: the old generation
 # must still sign.
-[[ $(pg_serial) == "$old" ]] || fail "postgres serves $(pg_serial), not the old $old"
+[[ $(pgt_serial) == "$old" ]] || fail "postgres serves $(pgt_serial), not the old $old"
 for i in 1 2 3; do
-	[[ $(pg_check) == t ]] || fail "a client could not connect to the old certificate ($i)"
+	[[ $(pgt_check) == t ]] || fail "a client could not connect to the old certificate ($i)"
 done
 st=$(status_json)
 t=$(jq -c '.identities[0].targets[0]' <<<"$st")

@@ -16,11 +16,11 @@ HSNI=api.internal.test
 HD=$T/haproxy
 mkdir -p "$HD"
 chmod 755 "$HD"
-pg_init
+pgt_init
 
 sc_config "$T/sc.conf" svc "$HSNI, $PG_SNI" "allow-users = haproxy, postgres"
 hp_target svc "$HD" "$HPORT" "$HSNI" master
-pg_target svc 0600
+pgt_target svc 0600
 h_bg "$D" /usr/bin/python3 "$H_REPO/tests/integration/activator.py" \
 	"$T/run/shortcert.sock" "$T/run/admin.sock" -- "$BUILD/helper/shortcertd" -c "$T/sc.conf"
 h_wait grep -q "NOTIFY READY=1" "$H/run/$D.log" || fail "no READY=1 from shortcertd"
@@ -28,7 +28,7 @@ sc_wait_file "$HD/svc.pem" || fail "no combined PEM"
 sc_wait_file "$PG/tls/server.ref" || fail "no reference for postgres"
 sc_openssl_conf "$T/openssl.cnf" "$T/run/shortcert.sock"
 hp_start "$HP" "$HD" "$HPORT" "$HD/svc.pem" "$T/openssl.cnf"
-pg_start "$PGN" "$T/openssl.cnf"
+pgt_start "$PGN" "$T/openssl.cnf"
 master=$(h_pid "$HP")
 worker=$(hp_workers "$master")
 pm=$(h_pid "$PGN")
@@ -38,7 +38,7 @@ loop() {
 	local end=$(($(date +%s) + $1)) s
 	while (($(date +%s) < end)); do
 		if s=$(tls_check "$HSNI" "$HPORT" tls1_3 2>/dev/null); then echo "ok haproxy ${s#serial=}"; else echo "FAIL haproxy $(date +%T.%N)"; fi
-		if [[ $(pg_check 2>/dev/null) == t ]]; then echo "ok psql"; else echo "FAIL psql $(date +%T.%N)"; fi
+		if [[ $(pgt_check 2>/dev/null) == t ]]; then echo "ok psql"; else echo "FAIL psql $(date +%T.%N)"; fi
 	done
 }
 ready_count() { grep -c "NOTIFY READY=1" "$H/run/$D.log" || true; }
@@ -72,7 +72,7 @@ both() { (($(grep -c "Target '[a-z]*' (identity 'svc'): serves serial" "$H/run/$
 H_WAIT_TRIES=300 H_WAIT_SLEEP=0.1 h_wait both || { grep "Target" "$H/run/$D.log" | tail -4; fail "the renewal was not delivered to both"; }
 new=$(grep "AUDIT renewed identity=svc" "$H/run/$D.log" | tail -1 | grep -o 'serial=[0-9A-F]*' | cut -d= -f2)
 [[ $(tls_check "$HSNI" "$HPORT" tls1_3) == "serial=$new" ]] || fail "haproxy does not serve $new"
-[[ $(pg_serial) == "$new" ]] || fail "postgres does not serve $new"
+[[ $(pgt_serial) == "$new" ]] || fail "postgres does not serve $new"
 [[ $(hp_workers "$master") == "$worker" ]] || fail "haproxy's worker changed"
 [[ $(hp_reloads "$HD" "$worker") == 0 ]] || fail "haproxy was reloaded"
 [[ $(head -1 "$PG/data/postmaster.pid") == "$pm" ]] && kill -0 "$pm" || fail "the postmaster was restarted"

@@ -44,10 +44,12 @@ int main(int argc, char **argv)
         { "socket", required_argument, NULL, 's' },
         { "pidfile", required_argument, NULL, 'p' },
         { "mode", required_argument, NULL, 'm' },
+        { "cert", required_argument, NULL, 'c' },
         { NULL, 0, NULL, 0 },
     };
     const char *keyfile = NULL, *identity = "test", *ref = NULL;
-    const char *sock = NULL, *pidfile = NULL;
+    const char *sock = NULL, *pidfile = NULL, *certfile = NULL;
+    X509 *cert = NULL;
     enum fake_mode mode = FAKE_OK;
     EVP_PKEY *key;
     BIO *in;
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
         case 'w': ref = optarg; break;
         case 's': sock = optarg; break;
         case 'p': pidfile = optarg; break;
+        case 'c': certfile = optarg; break;
         case 'm':
             mode = fake_mode_from_string(optarg);
             if (mode == FAKE_MODE_MAX) {
@@ -74,7 +77,7 @@ int main(int argc, char **argv)
     if (!keyfile || (sock && !pidfile)) {
         fprintf(stderr, "usage: %s --key key.pem [--identity NAME] "
                         "[--write-ref ref.pem] [--socket ADDR --pidfile F "
-                        "[--mode MODE]]\n", argv[0]);
+                        "[--mode MODE] [--cert leaf.pem]]\n", argv[0]);
         return 2;
     }
     in = BIO_new_file(keyfile, "r");
@@ -84,6 +87,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot read %s\n", keyfile);
         return 1;
     }
+    if (certfile) {
+        in = BIO_new_file(certfile, "r");
+        cert = in ? PEM_read_bio_X509(in, NULL, NULL, NULL) : NULL;
+        BIO_free(in);
+        if (!cert) {
+            fprintf(stderr, "cannot read %s\n", certfile);
+            return 1;
+        }
+    }
     if (ref && write_ref(key, identity, ref) < 0) {
         fprintf(stderr, "cannot write %s\n", ref);
         return 1;
@@ -91,6 +103,7 @@ int main(int argc, char **argv)
     if (sock) {
         struct fake_signer_cfg cfg = {
             .address = sock, .identity = identity, .key = key, .mode = mode,
+            .certs = &cert, .n_certs = cert ? 1 : 0,
         };
         pid_t pid;
         FILE *f;
@@ -106,5 +119,6 @@ int main(int argc, char **argv)
         }
     }
     EVP_PKEY_free(key);
+    X509_free(cert);
     return 0;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "fake-signer.h"
 #include "ipc-proto.h"
@@ -35,16 +36,28 @@ struct fake_conn {
     uid_t uid;
 };
 
+struct fake_id {
+    char *identity;
+    EVP_PKEY *key;
+    enum tls_key_kind kind;
+    uint8_t generation[IPC_GENERATION_LEN];
+};
+
 struct fake_signer {
     int listen_fd;
     int stop_pipe[2];
     pthread_t thread;
     bool thread_started;
-    char *identity;
-    EVP_PKEY *key;
-    uint8_t generation[IPC_GENERATION_LEN];
+    struct fake_id ids[FAKE_IDENTITIES_MAX];
+    size_t n_ids;
     _Atomic int mode;
     atomic_uint requests;
+    atomic_uint fetches;
+    uint8_t *ref_der, *other_ref_der; /* FETCH: our reference, another's */
+    size_t ref_len, other_ref_len;
+    uint8_t *cert_der[IPC_FETCH_CERTS_MAX];
+    size_t cert_len[IPC_FETCH_CERTS_MAX];
+    size_t n_certs;
     atomic_uint accepts;
     struct fake_conn conns[FAKE_MAX_CONNS];
     size_t nconns;
@@ -64,6 +77,9 @@ enum fake_mode fake_mode_from_string(const char *s)
         [FAKE_DENY_NONROOT] = "deny-nonroot",
         [FAKE_OVERSIZE] = "oversize",
         [FAKE_LONG_SIG] = "long-sig",
+        [FAKE_OLD] = "old",
+        [FAKE_FETCH_OTHER] = "fetch-other",
+        [FAKE_FETCH_BADCERT] = "fetch-badcert",
     };
 
     for (int i = 0; i < FAKE_MODE_MAX; i++)
@@ -124,6 +140,32 @@ fail:
     return r;
 }
 
+static int add_id(struct fake_signer *f, const char *identity, EVP_PKEY *key)
+{
+    struct fake_id *id = &f->ids[f->n_ids];
+    struct keyref ref;
+    int r;
+
+    if (f->n_ids == FAKE_IDENTITIES_MAX)
+        return -E2BIG;
+    id->identity = strdup(identity);
+    if (!id->identity || !EVP_PKEY_up_ref(key)) {
+        free(id->identity);
+        return -ENOMEM;
+    }
+    id->key = key;
+    id->kind = EVP_PKEY_is_a(key, "RSA")       ? TLS_KEY_RSA
+               : EVP_PKEY_is_a(key, "ED25519") ? TLS_KEY_ED25519
+                                               : TLS_KEY_EC;
+    f->n_ids++;
+    r = keyref_from_pkey(NULL, identity, key, &ref);
+    if (r < 0)
+        return r;
+    memcpy(id->generation, ref.generation, IPC_GENERATION_LEN);
+    keyref_done(&ref);
+    return 0;
+}
+
 static int fake_init(struct fake_signer *f, const struct fake_signer_cfg *cfg)
 {
     struct keyref ref;
@@ -134,15 +176,35 @@ static int fake_init(struct fake_signer *f, const struct fake_signer_cfg *cfg)
     atomic_init(&f->mode, cfg->mode);
     atomic_init(&f->requests, 0);
     atomic_init(&f->accepts, 0);
-    f->identity = strdup(cfg->identity);
-    if (!f->identity || !EVP_PKEY_up_ref(cfg->key))
-        return -ENOMEM;
-    f->key = cfg->key;
+    atomic_init(&f->fetches, 0);
+    r = add_id(f, cfg->identity, cfg->key);
+    for (size_t i = 0; r == 0 && i < cfg->n_more; i++)
+        r = add_id(f, cfg->more[i].identity, cfg->more[i].key);
+    if (r < 0)
+        return r;
+    /* FETCH answers for the first identity */
     r = keyref_from_pkey(NULL, cfg->identity, cfg->key, &ref);
     if (r < 0)
         return r;
-    memcpy(f->generation, ref.generation, IPC_GENERATION_LEN);
+    r = keyref_encode_der(&ref, &f->ref_der, &f->ref_len);
     keyref_done(&ref);
+    if (r < 0)
+        return r;
+    r = keyref_from_pkey(NULL, "other", cfg->key, &ref);
+    if (r < 0)
+        return r;
+    r = keyref_encode_der(&ref, &f->other_ref_der, &f->other_ref_len);
+    keyref_done(&ref);
+    if (r < 0 || cfg->n_certs > IPC_FETCH_CERTS_MAX)
+        return r < 0 ? r : -EINVAL;
+    for (size_t i = 0; i < cfg->n_certs; i++) {
+        int n = i2d_X509(cfg->certs[i], &f->cert_der[i]);
+
+        if (n <= 0)
+            return -ENOMEM;
+        f->cert_len[i] = (size_t)n;
+        f->n_certs = i + 1;
+    }
     if (pipe2(f->stop_pipe, O_CLOEXEC) < 0)
         return -errno;
     return 0;
@@ -160,8 +222,14 @@ static void fake_free(struct fake_signer *f)
         (void)close(f->stop_pipe[0]);
     if (f->stop_pipe[1] >= 0)
         (void)close(f->stop_pipe[1]);
-    EVP_PKEY_free(f->key);
-    free(f->identity);
+    for (size_t i = 0; i < f->n_ids; i++) {
+        EVP_PKEY_free(f->ids[i].key);
+        free(f->ids[i].identity);
+    }
+    OPENSSL_free(f->ref_der);
+    OPENSSL_free(f->other_ref_der);
+    for (size_t i = 0; i < f->n_certs; i++)
+        OPENSSL_free(f->cert_der[i]);
     free(f);
 }
 
@@ -171,18 +239,34 @@ static void conn_drop(struct fake_signer *f, size_t i)
     f->conns[i] = f->conns[--f->nconns];
 }
 
-static const char *md_for_scheme(uint32_t scheme)
+/* What a scheme means, as in shortcertd: the key kind, the digest (""
+ * for pure Ed25519) and the RSA padding. */
+static bool scheme_for(uint32_t scheme, enum tls_key_kind *kind,
+                       const char **md, int *pad)
 {
-    switch (scheme) {
-    case IPC_SCHEME_ECDSA_SHA256:
-        return "SHA256";
-    case IPC_SCHEME_ECDSA_SHA384:
-        return "SHA384";
-    case IPC_SCHEME_ECDSA_SHA512:
-        return "SHA512";
-    default:
-        return NULL;
+    static const char *const mds[3] = { "SHA256", "SHA384", "SHA512" };
+
+    *pad = 0;
+    if (scheme >= IPC_SCHEME_ECDSA_SHA256 && scheme <= IPC_SCHEME_ECDSA_SHA512) {
+        *kind = TLS_KEY_EC;
+        *md = mds[scheme - IPC_SCHEME_ECDSA_SHA256];
+    } else if (scheme >= IPC_SCHEME_RSA_PKCS1_SHA256 &&
+               scheme <= IPC_SCHEME_RSA_PKCS1_SHA512) {
+        *kind = TLS_KEY_RSA;
+        *md = mds[scheme - IPC_SCHEME_RSA_PKCS1_SHA256];
+        *pad = RSA_PKCS1_PADDING;
+    } else if (scheme >= IPC_SCHEME_RSA_PSS_SHA256 &&
+               scheme <= IPC_SCHEME_RSA_PSS_SHA512) {
+        *kind = TLS_KEY_RSA;
+        *md = mds[scheme - IPC_SCHEME_RSA_PSS_SHA256];
+        *pad = RSA_PKCS1_PSS_PADDING;
+    } else if (scheme == IPC_SCHEME_ED25519) {
+        *kind = TLS_KEY_ED25519;
+        *md = NULL;
+    } else {
+        return false;
     }
+    return true;
 }
 
 static int reply_error(struct fake_signer *f, uint32_t id, uint32_t code,
@@ -200,10 +284,13 @@ static int answer(struct fake_signer *f, const struct fake_conn *c,
     enum fake_mode mode = (enum fake_mode)atomic_load(&f->mode);
     uint8_t sig[IPC_SIG_MAX];
     size_t siglen = sizeof(sig);
-    const char *why = NULL, *md;
+    const char *why = NULL, *md = NULL;
     char msg[IPC_ERRMSG_MAX];
+    const struct fake_id *id = NULL;
+    enum tls_key_kind kind;
+    EVP_PKEY_CTX *pctx = NULL;
     EVP_MD_CTX *mctx;
-    int ok;
+    int ok, pad;
 
     switch (mode) {
     case FAKE_FREEZE:
@@ -233,21 +320,29 @@ static int answer(struct fake_signer *f, const struct fake_conn *c,
     default:
         break;
     }
-    if (req->identity_len != strlen(f->identity) ||
-        memcmp(req->identity, f->identity, req->identity_len) != 0)
+    for (size_t i = 0; i < f->n_ids && !id; i++)
+        if (req->identity_len == strlen(f->ids[i].identity) &&
+            memcmp(req->identity, f->ids[i].identity, req->identity_len) == 0)
+            id = &f->ids[i];
+    if (!id)
         return reply_error(f, hdr->request_id, IPC_ERR_NO_IDENTITY, "");
-    if (memcmp(req->generation, f->generation, IPC_GENERATION_LEN) != 0)
+    if (memcmp(req->generation, id->generation, IPC_GENERATION_LEN) != 0)
         return reply_error(f, hdr->request_id, IPC_ERR_STALE_KEY, "");
-    if (tls_purpose_check(TLS_ROLE_SERVER, TLS_KEY_EC, req->msg, req->msg_len, &why) < 0)
+    if (tls_purpose_check(TLS_ROLE_SERVER, id->kind, req->msg, req->msg_len,
+                          &why) < 0)
         return reply_error(f, hdr->request_id, IPC_ERR_PURPOSE, why);
-    md = md_for_scheme(req->scheme);
-    if (!md)
-        return reply_error(f, hdr->request_id, IPC_ERR_SCHEME, "");
-    /* Like the daemon: hash the message here, never trust a digest. */
+    if (!scheme_for(req->scheme, &kind, &md, &pad) || kind != id->kind)
+        return reply_error(f, hdr->request_id, IPC_ERR_SCHEME,
+                           "scheme does not fit this key");
+    /* Like the daemon: hash the message here, never trust a digest; PSS
+     * with the salt as long as the hash. */
     mctx = EVP_MD_CTX_new();
     ok = mctx &&
-         EVP_DigestSignInit_ex(mctx, NULL, md, NULL, "provider=default",
-                               f->key, NULL) == 1 &&
+         EVP_DigestSignInit_ex(mctx, &pctx, md, NULL, "provider=default",
+                               id->key, NULL) == 1 &&
+         (!pad || EVP_PKEY_CTX_set_rsa_padding(pctx, pad) == 1) &&
+         (pad != RSA_PKCS1_PSS_PADDING ||
+          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1) &&
          EVP_DigestSign(mctx, sig, &siglen, req->msg, req->msg_len) == 1;
     EVP_MD_CTX_free(mctx);
     if (!ok)
@@ -256,6 +351,48 @@ static int answer(struct fake_signer *f, const struct fake_conn *c,
                               mode == FAKE_WRONG_ID ? hdr->request_id + 1
                                                     : hdr->request_id,
                               sig, siglen, IPC_NOTICE_NONE);
+}
+
+/* Build the reply to a FETCH of name, like answer() for SIGN. */
+static int answer_fetch(struct fake_signer *f, const struct fake_conn *c,
+                        const struct ipc_hdr *hdr, const char *name,
+                        size_t len)
+{
+    enum fake_mode mode = (enum fake_mode)atomic_load(&f->mode);
+    struct ipc_fetch_rep rep = { 0 };
+    char msg[IPC_ERRMSG_MAX];
+    static const uint8_t not_der[] = { 0x30, 0x03, 0x02, 0x01 };
+
+    switch (mode) {
+    case FAKE_OLD:
+        return reply_error(f, hdr->request_id, IPC_ERR_UNKNOWN_TYPE,
+                           "unknown request type 0x0005");
+    case FAKE_REFUSE:
+        (void)snprintf(msg, sizeof(msg), "uid %u not allowed", (unsigned)c->uid);
+        return reply_error(f, hdr->request_id, IPC_ERR_DENIED, msg);
+    case FAKE_GARBAGE:
+        memset(f->out, 0x5a, 24);
+        return 24;
+    case FAKE_CLOSE:
+        return -1;
+    default:
+        break;
+    }
+    if (len != strlen(f->ids[0].identity) ||
+        memcmp(name, f->ids[0].identity, len) != 0)
+        return reply_error(f, hdr->request_id, IPC_ERR_NO_IDENTITY, "");
+    rep.keyref = (struct ipc_der){ .p = f->ref_der, .len = f->ref_len };
+    if (mode == FAKE_FETCH_OTHER)
+        rep.keyref = (struct ipc_der){ .p = f->other_ref_der,
+                                       .len = f->other_ref_len };
+    rep.n_certs = f->n_certs;
+    for (size_t i = 0; i < f->n_certs; i++)
+        rep.certs[i] = (struct ipc_der){ .p = f->cert_der[i],
+                                         .len = f->cert_len[i] };
+    if (mode == FAKE_FETCH_BADCERT && rep.n_certs > 0)
+        rep.certs[0] = (struct ipc_der){ .p = not_der, .len = sizeof(not_der) };
+    return ipc_build_fetch_rep(f->out, sizeof(f->out), IPC_VERSION_MAX,
+                               hdr->request_id, &rep);
 }
 
 /* Handle one frame on connection i; false to drop the connection. */
@@ -272,7 +409,15 @@ static bool handle(struct fake_signer *f, size_t i, size_t len)
         n = ipc_build_error_rep(f->out, sizeof(f->out), hdr.version,
                                 hdr.request_id, IPC_ERR_VERSION,
                                 IPC_VERSION_MAX, "");
-    else if (hdr.type != IPC_REQ_SIGN)
+    else if (hdr.type == IPC_REQ_FETCH) {
+        const char *name;
+        size_t nlen;
+
+        if (ipc_parse_ident_req(body, &name, &nlen) < 0)
+            return false;
+        atomic_fetch_add(&f->fetches, 1);
+        n = answer_fetch(f, &f->conns[i], &hdr, name, nlen);
+    } else if (hdr.type != IPC_REQ_SIGN)
         n = reply_error(f, hdr.request_id, IPC_ERR_UNKNOWN_TYPE, "");
     else if (ipc_parse_sign_req(body, &req) < 0)
         return false;
@@ -379,6 +524,11 @@ void fake_signer_set_mode(struct fake_signer *f, enum fake_mode mode)
 unsigned fake_signer_requests(struct fake_signer *f)
 {
     return atomic_load(&f->requests);
+}
+
+unsigned fake_signer_fetches(struct fake_signer *f)
+{
+    return atomic_load(&f->fetches);
 }
 
 unsigned fake_signer_accepts(struct fake_signer *f)

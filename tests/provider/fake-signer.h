@@ -3,7 +3,8 @@
  * A stand-in for shortcertd in the provider tests: a SOCK_SEQPACKET server
  * that speaks docs/PROTOCOL.md through common/ipc-codec.c, checks requests
  * like the daemon (identity, generation, TLS purpose for the server role,
- * scheme), hashes the message itself and signs with an EC key.  Knobs make
+ * scheme), hashes the message itself and signs with an EC, RSA or Ed25519
+ * key.  Knobs make
  * it misbehave in the ways the provider must survive.  It runs in a thread
  * of the test or in a child process (which can drop to another uid before
  * listen(), so SO_PEERCRED shows a non-root peer).
@@ -15,6 +16,7 @@
 #include <sys/types.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 enum fake_mode {
     FAKE_OK = 0,
@@ -26,13 +28,29 @@ enum fake_mode {
     FAKE_DENY_NONROOT, /* FAKE_OK for uid 0 peers, DENIED for others */
     FAKE_OVERSIZE,     /* answer with a frame longer than IPC_FRAME_MAX */
     FAKE_LONG_SIG,     /* a well-formed reply with a 100-byte "signature" */
+    FAKE_OLD,          /* a daemon from before FETCH: UNKNOWN_TYPE */
+    FAKE_FETCH_OTHER,  /* FETCH: the reference of another identity */
+    FAKE_FETCH_BADCERT, /* FETCH: a certificate that is not DER */
     FAKE_MODE_MAX,
 };
 
+/* More identities a fake signer serves, each with its own key. */
+struct fake_identity {
+    const char *identity;
+    EVP_PKEY *key; /* private key (EC, RSA or Ed25519), borrowed */
+};
+
+#define FAKE_IDENTITIES_MAX 8
+
 struct fake_signer_cfg {
     const char *address;  /* "/path" or "@abstract-name" */
-    const char *identity; /* the one identity it serves */
-    EVP_PKEY *key;        /* EC private key, borrowed */
+    const char *identity; /* the first identity it serves */
+    EVP_PKEY *key;        /* its private key, borrowed */
+    const struct fake_identity *more; /* and these (up to MAX - 1) */
+    size_t n_more;
+    X509 *const *certs;   /* FETCH answers these for the first identity
+                           * (leaf first), borrowed */
+    size_t n_certs;
     uid_t run_as;         /* process mode: drop to this uid before listen() */
     enum fake_mode mode;
 };
@@ -45,6 +63,7 @@ int fake_signer_start_thread(const struct fake_signer_cfg *cfg,
                              struct fake_signer **ret);
 void fake_signer_set_mode(struct fake_signer *f, enum fake_mode mode);
 unsigned fake_signer_requests(struct fake_signer *f); /* SIGN frames seen */
+unsigned fake_signer_fetches(struct fake_signer *f);  /* FETCH frames seen */
 unsigned fake_signer_accepts(struct fake_signer *f);  /* connections */
 /* Stop serving, close every socket, join, free.  NULL is fine. */
 void fake_signer_stop(struct fake_signer *f);

@@ -66,7 +66,7 @@ OPENSSL_CONF=/dev/null "$OPENSSL" req -x509 -newkey ec \
 # The reference (with its explanatory text), and the fake daemon.
 "$FAKE_SIGNER" --key "$dir/key.pem" --identity api --write-ref "$dir/ref.pem" \
     --socket "$dir/shortcert.sock" --pidfile "$dir/fake.pid" \
-    >"$dir/fake.log" 2>&1 || fail "fake signer"
+    --cert "$dir/cert.pem" >"$dir/fake.log" 2>&1 || fail "fake signer"
 head -1 "$dir/ref.pem" | grep -q "shortcert key reference" || fail "ref text"
 
 cat >"$dir/svc.cnf" <<EOF
@@ -94,35 +94,61 @@ if svc_openssl pkey -in "$dir/ref.pem" -out "$dir/priv.pem" \
     fail "pkey wrote a private key from a reference"
 fi
 
-svc_openssl s_server -www -accept 127.0.0.1:0 -naccept 2 -key "$dir/ref.pem" \
-    -cert "$dir/cert.pem" -cipher ECDHE+AESGCM \
-    >"$dir/s_server.log" 2>&1 </dev/null &
-server_pid=$!
-port=
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$dir/s_server.log")
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || fail "s_server exited"
-    sleep 0.1
-done
-[ -n "$port" ] || fail "s_server did not start"
+# shortcert:NAME lists the key, then the certificate (fetched from the
+# daemon, no file); a malformed URI and an unknown identity are refused.
+svc_openssl storeutl -noout shortcert:api >"$dir/storeutl.log" 2>&1 ||
+    fail "storeutl shortcert:api"
+grep -q '^0: Pkey' "$dir/storeutl.log" || fail "storeutl: no key first"
+grep -q '^1: Certificate' "$dir/storeutl.log" || fail "storeutl: no certificate"
+grep -q 'Total found: 2' "$dir/storeutl.log" || fail "storeutl: not 2 objects"
+if svc_openssl storeutl -noout 'shortcert:api?x=1' >"$dir/storeutl-bad.log" 2>&1; then
+    fail "storeutl accepted shortcert:api?x=1"
+fi
+grep -q 'not a shortcert URI' "$dir/storeutl-bad.log" || fail "bad URI: no clear error"
+if svc_openssl storeutl -noout shortcert:nope >"$dir/storeutl-none.log" 2>&1; then
+    fail "storeutl accepted an unknown identity"
+fi
+grep -q "refused to give the key reference and certificates for identity 'nope'" \
+    "$dir/storeutl-none.log" || fail "unknown identity: no clear error"
 
-for v in -tls1_3 -tls1_2; do
-    # The client needs nothing of ours: plain default provider.
-    OPENSSL_CONF=/dev/null "$OPENSSL" s_client -connect "127.0.0.1:$port" "$v" \
-        -CAfile "$dir/cert.pem" -verify_return_error \
-        -verify_hostname localhost -servername localhost \
-        </dev/null >"$dir/s_client$v.log" 2>&1 || fail "s_client $v"
-    grep -q 'Verify return code: 0 (ok)' "$dir/s_client$v.log" ||
-        fail "s_client $v: not verified"
-    case $v in
-    -tls1_3) want=TLSv1.3 ;;
-    *) want=TLSv1.2 ;;
-    esac
-    grep -q "Protocol *: *$want" "$dir/s_client$v.log" ||
-        grep -q "New, $want" "$dir/s_client$v.log" ||
-        fail "s_client $v: not $want"
+# s_server from a reference file, then from the URI alone.
+for src in file uri; do
+    if [ $src = file ]; then
+        set -- -key "$dir/ref.pem" -cert "$dir/cert.pem"
+    else
+        set -- -key shortcert:api -cert shortcert:api
+    fi
+    : >"$dir/s_server.log"
+    svc_openssl s_server -www -accept 127.0.0.1:0 -naccept 2 "$@" \
+        -cipher ECDHE+AESGCM \
+        >"$dir/s_server.log" 2>&1 </dev/null &
+    server_pid=$!
+    port=
+    for _ in $(seq 1 100); do
+        port=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$dir/s_server.log")
+        [ -n "$port" ] && break
+        kill -0 "$server_pid" 2>/dev/null || fail "s_server exited"
+        sleep 0.1
+    done
+    [ -n "$port" ] || fail "s_server did not start"
+
+    for v in -tls1_3 -tls1_2; do
+        # The client needs nothing of ours: plain default provider.
+        OPENSSL_CONF=/dev/null "$OPENSSL" s_client -connect "127.0.0.1:$port" "$v" \
+            -CAfile "$dir/cert.pem" -verify_return_error \
+            -verify_hostname localhost -servername localhost \
+            </dev/null >"$dir/s_client$v.log" 2>&1 || fail "s_client $v"
+        grep -q 'Verify return code: 0 (ok)' "$dir/s_client$v.log" ||
+            fail "s_client $v: not verified"
+        case $v in
+        -tls1_3) want=TLSv1.3 ;;
+        *) want=TLSv1.2 ;;
+        esac
+        grep -q "Protocol *: *$want" "$dir/s_client$v.log" ||
+            grep -q "New, $want" "$dir/s_client$v.log" ||
+            fail "s_client $v: not $want"
+    done
+    wait "$server_pid" || true
+    server_pid=
 done
-wait "$server_pid" || true
-server_pid=
-echo "openssl CLI: list -providers, pkey -pubout, s_server TLS 1.3 + 1.2: ok"
+echo "openssl CLI: list -providers, pkey -pubout, storeutl shortcert:, s_server (file and URI) TLS 1.3 + 1.2: ok"

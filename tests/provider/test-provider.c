@@ -25,6 +25,7 @@
 #include <openssl/pem.h>
 #include <openssl/provider.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/ssl.h>
 #include <openssl/store.h>
 #include <openssl/x509v3.h>
@@ -44,6 +45,28 @@ static EVP_PKEY *g_key, *g_other_key;
 static X509 *g_cert, *g_other_cert;
 static char *g_ref_pem;
 static struct fake_signer *g_fake;
+
+/* The other key types, served by the main fake signer under their own
+ * identities. */
+static struct kt {
+    const char *identity;
+    const char *alg;    /* keygen name */
+    const char *arg;    /* curve, or NULL */
+    size_t bits;        /* RSA size */
+    const char *is_a;   /* EVP_PKEY_is_a() name */
+    int base_id;
+    int want_bits, want_secbits, want_size;
+    EVP_PKEY *key;
+    X509 *cert;
+    char *ref_pem;
+    char ref_path[160], cert_path[160];
+} g_kt[] = {
+    { "p384", "EC", "P-384", 0, "EC", EVP_PKEY_EC, 384, 192, 104 },
+    { "rsa2048", "RSA", NULL, 2048, "RSA", EVP_PKEY_RSA, 2048, 112, 256 },
+    { "rsa3072", "RSA", NULL, 3072, "RSA", EVP_PKEY_RSA, 3072, 128, 384 },
+    { "ed25519", "ED25519", NULL, 0, "ED25519", EVP_PKEY_ED25519, 256, 128, 64 },
+};
+#define N_KT (sizeof(g_kt) / sizeof(g_kt[0]))
 static int g_cnf_seq;
 
 /* --- helpers ------------------------------------------------------------ */
@@ -199,7 +222,7 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn)
     ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:localhost");
     X509_add_ext(x, ext, -1);
     X509_EXTENSION_free(ext);
-    if (!X509_sign(x, key, EVP_sha256()))
+    if (!X509_sign(x, key, EVP_PKEY_is_a(key, "ED25519") ? NULL : EVP_sha256()))
         abort();
     return x;
 }
@@ -239,8 +262,12 @@ static char *pem_of_cert(X509 *x)
 
 static struct fake_signer *start_fake(const char *addr, enum fake_mode mode)
 {
+    /* FETCH answers the leaf and a second certificate standing in for an
+     * intermediate. */
+    X509 *certs[] = { g_cert, g_other_cert };
     struct fake_signer_cfg cfg = {
         .address = addr, .identity = IDENTITY, .key = g_key, .mode = mode,
+        .certs = certs, .n_certs = 2,
     };
     struct fake_signer *f = NULL;
 
@@ -682,7 +709,12 @@ static void test_sign_too_long(void)
 
 /* --- handshakes ------------------------------------------------------------ */
 
-static bool handshake(SSL_CTX *sctx, int version)
+/* A handshake of a default-provider client that trusts trust (and offers
+ * only client_sigalgs, if given); *ret_sig_nid (if not NULL) gets the
+ * server's signature type, *ret_cipher the suite. */
+static bool handshake_ex(SSL_CTX *sctx, int version, X509 *trust,
+                         const char *client_sigalgs, int *ret_sig_nid,
+                         const char *client_ciphers)
 {
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
     SSL *s = NULL, *c = NULL;
@@ -692,9 +724,13 @@ static bool handshake(SSL_CTX *sctx, int version)
     /* The client is plain libssl with the default provider; it checks the
      * certificate and the signature made through shortcertd. */
     SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL);
-    X509_STORE_add_cert(SSL_CTX_get_cert_store(cctx), g_cert);
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(cctx), trust);
     SSL_CTX_set_min_proto_version(cctx, version);
     SSL_CTX_set_max_proto_version(cctx, version);
+    if (client_sigalgs && SSL_CTX_set1_sigalgs_list(cctx, client_sigalgs) != 1)
+        goto out;
+    if (client_ciphers && SSL_CTX_set_cipher_list(cctx, client_ciphers) != 1)
+        goto out;
     s = SSL_new(sctx);
     c = SSL_new(cctx);
     if (!s || !c || !BIO_new_bio_pair(&sb, 0, &cb, 0))
@@ -722,17 +758,24 @@ static bool handshake(SSL_CTX *sctx, int version)
     }
     ok = sdone && cdone && SSL_version(c) == version &&
          SSL_get_verify_result(c) == X509_V_OK;
+    if (ok && ret_sig_nid && SSL_get_peer_signature_type_nid(c, ret_sig_nid) != 1)
+        ok = false;
     if (!ok)
         fprintf(stderr, "    handshake: server %s, client %s, %s, verify %ld\n",
                 sdone ? "done" : "not done", cdone ? "done" : "not done",
                 SSL_get_version(c), SSL_get_verify_result(c));
 out:
-    if (!ok)
+    if (!ok && !ret_sig_nid && !client_ciphers)
         errors_contain(NULL);
     SSL_free(s);
     SSL_free(c);
     SSL_CTX_free(cctx);
     return ok;
+}
+
+static bool handshake(SSL_CTX *sctx, int version)
+{
+    return handshake_ex(sctx, version, g_cert, NULL, NULL, NULL);
 }
 
 static void test_handshakes(void)
@@ -1113,6 +1156,583 @@ static void test_bad_config(void)
     }
 }
 
+
+/* --- the other key types: P-384, RSA 2048/3072, Ed25519 ------------------- */
+
+static EVP_PKEY *kt_load(const struct kt *t)
+{
+    EVP_PKEY *pk = load_pem(NULL, t->ref_pem, pw_cb, NULL);
+
+    if (!pk)
+        errors_contain(NULL);
+    return pk;
+}
+
+/* Sign msg through the provider with md (NULL for Ed25519) and pad (0, or
+ * an RSA padding), verify with the real key; 1 ok, 0 failed, -1 bad. */
+static int kt_sign(const struct kt *t, EVP_PKEY *pk, const char *md, int pad,
+                   const uint8_t *msg, size_t len)
+{
+    uint8_t sig[512];
+    size_t siglen = sizeof(sig);
+    EVP_MD_CTX *m = EVP_MD_CTX_new(), *v = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL, *vctx = NULL;
+    int ok;
+
+    ok = m && EVP_DigestSignInit_ex(m, &pctx, md, NULL, NULL, pk, NULL) == 1 &&
+         (!pad || EVP_PKEY_CTX_set_rsa_padding(pctx, pad) == 1) &&
+         (pad != RSA_PKCS1_PSS_PADDING ||
+          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1) &&
+         EVP_DigestSign(m, sig, &siglen, msg, len) == 1;
+    if (ok) {
+        /* verified by the default provider with the real key, with the
+         * parameters TLS uses (PSS: salt as long as the hash) */
+        ok = v && EVP_DigestVerifyInit_ex(v, &vctx, md, NULL, "provider=default",
+                                          t->key, NULL) == 1 &&
+             (!pad || EVP_PKEY_CTX_set_rsa_padding(vctx, pad) == 1) &&
+             (pad != RSA_PKCS1_PSS_PADDING ||
+              EVP_PKEY_CTX_set_rsa_pss_saltlen(vctx, RSA_PSS_SALTLEN_DIGEST) == 1) &&
+             EVP_DigestVerify(v, sig, siglen, msg, len) == 1
+                 ? 1
+                 : -1;
+    }
+    EVP_MD_CTX_free(m);
+    EVP_MD_CTX_free(v);
+    return ok;
+}
+
+static void test_kt_load(void)
+{
+    for (size_t i = 0; i < N_KT; i++) {
+        const struct kt *t = &g_kt[i];
+        EVP_PKEY *pk = kt_load(t);
+        SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+        char group[32];
+
+        fprintf(stderr, "    %s\n", t->identity);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pk);
+        CU_ASSERT_STRING_EQUAL(OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(pk)),
+                               "shortcert");
+        CU_ASSERT(EVP_PKEY_is_a(pk, t->is_a));
+        CU_ASSERT_EQUAL(EVP_PKEY_get_base_id(pk), t->base_id);
+        /* libcrypto's cached key info: all three from one get_params */
+        CU_ASSERT_EQUAL(EVP_PKEY_get_bits(pk), t->want_bits);
+        CU_ASSERT_EQUAL(EVP_PKEY_get_security_bits(pk), t->want_secbits);
+        CU_ASSERT_EQUAL(EVP_PKEY_get_size(pk), t->want_size);
+        if (t->arg) {
+            CU_ASSERT(EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
+                                                     group, sizeof(group), NULL));
+            CU_ASSERT_STRING_EQUAL(group, "secp384r1");
+        }
+        CU_ASSERT(EVP_PKEY_eq(pk, t->key) == 1);
+        CU_ASSERT(EVP_PKEY_eq(pk, g_key) != 1);
+        /* a reference to this type is not taken as another type */
+        CU_ASSERT(!EVP_PKEY_is_a(pk, strcmp(t->is_a, "EC") ? "EC" : "RSA"));
+        /* the certificate matches, another one does not */
+        CU_ASSERT(SSL_CTX_use_certificate_file(ctx, t->cert_path,
+                                               SSL_FILETYPE_PEM) == 1);
+        CU_ASSERT(SSL_CTX_use_PrivateKey_file(ctx, t->ref_path,
+                                              SSL_FILETYPE_PEM) == 1);
+        CU_ASSERT(SSL_CTX_check_private_key(ctx) == 1);
+        CU_ASSERT(X509_check_private_key(t->cert, pk) == 1);
+        CU_ASSERT(X509_check_private_key(g_cert, pk) != 1);
+        SSL_CTX_free(ctx);
+        EVP_PKEY_free(pk);
+        errors_contain(NULL);
+    }
+}
+
+/* Private parts never leave, never enter; the public half does. */
+static void test_kt_export_import(void)
+{
+    for (size_t i = 0; i < N_KT; i++) {
+        const struct kt *t = &g_kt[i];
+        EVP_PKEY *pk = kt_load(t), *pub = NULL;
+        OSSL_PARAM *params = NULL;
+        EVP_PKEY_CTX *pctx;
+        BIO *mem = BIO_new(BIO_s_mem());
+        unsigned char *der = NULL;
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pk);
+        CU_ASSERT(EVP_PKEY_todata(pk, EVP_PKEY_KEYPAIR, &params) != 1);
+        OSSL_PARAM_free(params);
+        params = NULL;
+        CU_ASSERT(PEM_write_bio_PrivateKey(mem, pk, NULL, NULL, 0, NULL, NULL) != 1);
+        CU_ASSERT(i2d_PrivateKey(pk, &der) <= 0);
+        OPENSSL_free(der);
+        errors_contain(NULL);
+        CU_ASSERT(EVP_PKEY_todata(pk, EVP_PKEY_PUBLIC_KEY, &params) == 1);
+        CU_ASSERT_PTR_NULL(OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PRIV_KEY));
+        CU_ASSERT_PTR_NULL(OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_RSA_D));
+        OSSL_PARAM_free(params);
+        params = NULL;
+
+        /* import into shortcert: the private key is refused, the public
+         * one is a key that verifies but cannot sign */
+        pctx = EVP_PKEY_CTX_new_from_name(NULL, t->is_a, "provider=shortcert");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pctx);
+        CU_ASSERT(EVP_PKEY_todata(t->key, EVP_PKEY_KEYPAIR, &params) == 1);
+        CU_ASSERT(EVP_PKEY_fromdata_init(pctx) == 1);
+        CU_ASSERT(EVP_PKEY_fromdata(pctx, &pub, EVP_PKEY_KEYPAIR, params) != 1);
+        CU_ASSERT(errors_contain("refusing to import a private"));
+        OSSL_PARAM_free(params);
+        params = NULL;
+        CU_ASSERT(EVP_PKEY_todata(t->key, EVP_PKEY_PUBLIC_KEY, &params) == 1);
+        CU_ASSERT(EVP_PKEY_fromdata(pctx, &pub, EVP_PKEY_PUBLIC_KEY, params) == 1);
+        CU_ASSERT(pub && EVP_PKEY_eq(pub, t->key) == 1);
+        if (pub) {
+            EVP_MD_CTX *m = EVP_MD_CTX_new();
+
+            CU_ASSERT(EVP_DigestSignInit_ex(m, NULL,
+                                            strcmp(t->is_a, "ED25519") ? "SHA256"
+                                                                       : NULL,
+                                            NULL, "provider=shortcert", pub,
+                                            NULL) != 1);
+            CU_ASSERT(errors_contain("public key only"));
+            EVP_MD_CTX_free(m);
+        }
+        OSSL_PARAM_free(params);
+        EVP_PKEY_free(pub);
+        EVP_PKEY_CTX_free(pctx);
+        BIO_free(mem);
+        EVP_PKEY_free(pk);
+    }
+}
+
+static void test_kt_sign(void)
+{
+    uint8_t msg[CV_LEN];
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    uint8_t sig[512];
+    size_t siglen;
+
+    make_cv(msg);
+    for (size_t i = 0; i < N_KT; i++) {
+        const struct kt *t = &g_kt[i];
+        EVP_PKEY *pk = kt_load(t);
+        unsigned before = fake_signer_requests(g_fake);
+
+        fprintf(stderr, "    %s\n", t->identity);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pk);
+        /* (3.0 keeps a context's key across inits: a fresh one per key) */
+        EVP_MD_CTX_reset(m);
+        if (t->base_id == EVP_PKEY_EC) {
+            CU_ASSERT_EQUAL(kt_sign(t, pk, "SHA384", 0, msg, sizeof(msg)), 1);
+            CU_ASSERT_EQUAL(kt_sign(t, pk, "SHA256", 0, msg, sizeof(msg)), 1);
+            CU_ASSERT_EQUAL(fake_signer_requests(g_fake), before + 2);
+        } else if (t->base_id == EVP_PKEY_RSA) {
+            static const char *const mds[] = { "SHA256", "SHA384", "SHA512" };
+
+            for (int k = 0; k < 3; k++) {
+                CU_ASSERT_EQUAL(kt_sign(t, pk, mds[k], RSA_PKCS1_PADDING, msg,
+                                        sizeof(msg)), 1);
+                CU_ASSERT_EQUAL(kt_sign(t, pk, mds[k], RSA_PKCS1_PSS_PADDING,
+                                        msg, sizeof(msg)), 1);
+            }
+            /* no padding given: PKCS#1 v1.5 */
+            CU_ASSERT_EQUAL(kt_sign(t, pk, "SHA256", 0, msg, sizeof(msg)), 1);
+            CU_ASSERT_EQUAL(fake_signer_requests(g_fake), before + 7);
+            /* the PSS libssl asks for, as names (pad-mode "pss", saltlen
+             * "digest"): fine; other salts, MGF1 digests and paddings are
+             * refused before anything is sent */
+            CU_ASSERT(EVP_DigestSignInit_ex(m, &pctx, "SHA256", NULL, NULL, pk,
+                                            NULL) == 1);
+            {
+                OSSL_PARAM p[3] = {
+                    OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE,
+                                                     (char *)"pss", 0),
+                    OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN,
+                                                     (char *)"digest", 0),
+                    OSSL_PARAM_construct_end(),
+                };
+
+                CU_ASSERT(EVP_PKEY_CTX_set_params(pctx, p) == 1);
+            }
+            siglen = sizeof(sig);
+            CU_ASSERT(EVP_DigestSign(m, sig, &siglen, msg, sizeof(msg)) == 1);
+            CU_ASSERT(EVP_DigestSignInit_ex(m, &pctx, "SHA256", NULL, NULL, pk,
+                                            NULL) == 1);
+            CU_ASSERT(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1);
+            CU_ASSERT(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_MAX) == 1);
+            siglen = sizeof(sig);
+            CU_ASSERT(EVP_DigestSign(m, sig, &siglen, msg, sizeof(msg)) != 1);
+            CU_ASSERT(errors_contain("RSA-PSS with salt length"));
+            CU_ASSERT(EVP_DigestSignInit_ex(m, &pctx, "SHA256", NULL, NULL, pk,
+                                            NULL) == 1);
+            CU_ASSERT(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1);
+            CU_ASSERT(EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA512", NULL) == 1);
+            siglen = sizeof(sig);
+            CU_ASSERT(EVP_DigestSign(m, sig, &siglen, msg, sizeof(msg)) != 1);
+            CU_ASSERT(errors_contain("MGF1 digest 'SHA512' is not offered"));
+            CU_ASSERT(EVP_DigestSignInit_ex(m, &pctx, "SHA256", NULL, NULL, pk,
+                                            NULL) == 1);
+            CU_ASSERT(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_NO_PADDING) != 1);
+            CU_ASSERT(errors_contain("RSA padding 3 is not offered"));
+            CU_ASSERT(EVP_DigestSignInit_ex(m, NULL, "SHA1", NULL, NULL, pk,
+                                            NULL) != 1);
+            CU_ASSERT(errors_contain("digest 'SHA1' is not supported with RSA"));
+            CU_ASSERT_EQUAL(fake_signer_requests(g_fake), before + 8);
+        } else {
+            /* pure EdDSA: no digest, the message itself goes */
+            EVP_MD_CTX *m2 = EVP_MD_CTX_new();
+
+            CU_ASSERT_EQUAL(kt_sign(t, pk, NULL, 0, msg, sizeof(msg)), 1);
+            CU_ASSERT(EVP_DigestSignInit_ex(m, NULL, NULL, NULL, NULL, pk, NULL) == 1);
+            siglen = 0;
+            CU_ASSERT(EVP_DigestSign(m, NULL, &siglen, msg, sizeof(msg)) == 1);
+            CU_ASSERT_EQUAL(siglen, 64);
+            CU_ASSERT(EVP_DigestSignInit_ex(m2, NULL, "SHA256", NULL, NULL, pk,
+                                            NULL) != 1);
+            EVP_MD_CTX_free(m2);
+            CU_ASSERT(errors_contain("digest 'SHA256' is not supported with "
+                                     "ED25519"));
+            CU_ASSERT(EVP_PKEY_digestsign_supports_digest(pk, NULL, "SHA512",
+                                                          NULL) != 1);
+            errors_contain(NULL);
+            CU_ASSERT_EQUAL(fake_signer_requests(g_fake), before + 1);
+        }
+        /* the purpose check is the daemon's for every type */
+        {
+            X509 *x = make_cert(g_other_key, "x");
+
+            X509_set_pubkey(x, pk);
+            CU_ASSERT(X509_sign(x, pk, t->base_id == EVP_PKEY_ED25519
+                                           ? NULL : EVP_sha256()) == 0);
+            CU_ASSERT(errors_contain("not a TLS handshake signature input"));
+            X509_free(x);
+        }
+        EVP_PKEY_free(pk);
+    }
+    EVP_MD_CTX_free(m);
+}
+
+/* algorithm-id for every scheme, as the default provider makes it. */
+static void test_kt_algid(void)
+{
+    static const struct {
+        size_t kt;
+        const char *md;
+        int pad;
+    } cases[] = {
+        { 0, "SHA384", 0 },
+        { 1, "SHA256", RSA_PKCS1_PADDING },
+        { 1, "SHA512", RSA_PKCS1_PADDING },
+        { 1, "SHA256", RSA_PKCS1_PSS_PADDING },
+        { 1, "SHA384", RSA_PKCS1_PSS_PADDING },
+        { 2, "SHA512", RSA_PKCS1_PSS_PADDING },
+        { 3, NULL, 0 },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct kt *t = &g_kt[cases[i].kt];
+        EVP_PKEY *pk = kt_load(t);
+        uint8_t ours[128], want[128];
+        size_t n_ours = 0, n_want = 0;
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pk);
+        for (int who = 0; who < 2; who++) {
+            EVP_MD_CTX *m = EVP_MD_CTX_new();
+            EVP_PKEY_CTX *pctx = NULL;
+            OSSL_PARAM p[2];
+
+            p[0] = OSSL_PARAM_construct_octet_string(
+                OSSL_SIGNATURE_PARAM_ALGORITHM_ID, who ? want : ours, 128);
+            p[1] = OSSL_PARAM_construct_end();
+            CU_ASSERT(EVP_DigestSignInit_ex(m, &pctx, cases[i].md, NULL, NULL,
+                                            who ? t->key : pk, NULL) == 1);
+            if (cases[i].pad) {
+                CU_ASSERT(EVP_PKEY_CTX_set_rsa_padding(pctx, cases[i].pad) == 1);
+                if (cases[i].pad == RSA_PKCS1_PSS_PADDING)
+                    CU_ASSERT(EVP_PKEY_CTX_set_rsa_pss_saltlen(
+                                  pctx, RSA_PSS_SALTLEN_DIGEST) == 1);
+            }
+            CU_ASSERT(EVP_PKEY_CTX_get_params(pctx, p) == 1);
+            *(who ? &n_want : &n_ours) = p[0].return_size;
+            EVP_MD_CTX_free(m);
+        }
+        CU_ASSERT(n_ours > 0 && n_ours == n_want &&
+                  memcmp(ours, want, n_ours) == 0);
+        EVP_PKEY_free(pk);
+    }
+    errors_contain(NULL);
+}
+
+static SSL_CTX *kt_server(const struct kt *t, const char *ciphers)
+{
+    SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
+
+    if (!sctx ||
+        SSL_CTX_use_certificate_file(sctx, t->cert_path, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_use_PrivateKey_file(sctx, t->ref_path, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(sctx) != 1 ||
+        SSL_CTX_set_cipher_list(sctx, ciphers) != 1) {
+        errors_contain(NULL);
+        SSL_CTX_free(sctx);
+        return NULL;
+    }
+    return sctx;
+}
+
+/* TLS 1.3 and 1.2 with every type; RSA: PSS in 1.3, PKCS#1 and PSS in 1.2
+ * (forced by the client's sigalgs); one helper round trip each. */
+static void test_kt_handshakes(void)
+{
+    for (size_t i = 0; i < N_KT; i++) {
+        const struct kt *t = &g_kt[i];
+        SSL_CTX *sctx = kt_server(t, "ECDHE+AESGCM");
+        bool rsa = t->base_id == EVP_PKEY_RSA;
+        int nid = 0;
+        unsigned before = fake_signer_requests(g_fake);
+
+        fprintf(stderr, "    %s\n", t->identity);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+        CU_ASSERT(handshake_ex(sctx, TLS1_3_VERSION, t->cert, NULL, &nid, NULL));
+        CU_ASSERT_EQUAL(nid, rsa ? NID_rsassaPss
+                             : t->base_id == EVP_PKEY_EC ? NID_X9_62_id_ecPublicKey
+                                                         : NID_ED25519);
+        nid = 0;
+        CU_ASSERT(handshake_ex(sctx, TLS1_2_VERSION, t->cert, NULL, &nid, NULL));
+        CU_ASSERT(nid != 0);
+        if (rsa) {
+            nid = 0;
+            CU_ASSERT(handshake_ex(sctx, TLS1_2_VERSION, t->cert,
+                                   "RSA+SHA256:RSA+SHA384", &nid, NULL));
+            CU_ASSERT_EQUAL(nid, NID_rsaEncryption);
+            nid = 0;
+            CU_ASSERT(handshake_ex(sctx, TLS1_2_VERSION, t->cert,
+                                   "rsa_pss_rsae_sha384", &nid, NULL));
+            CU_ASSERT_EQUAL(nid, NID_rsassaPss);
+            nid = 0;
+            CU_ASSERT(handshake_ex(sctx, TLS1_3_VERSION, t->cert,
+                                   "rsa_pss_rsae_sha512", &nid, NULL));
+            CU_ASSERT_EQUAL(nid, NID_rsassaPss);
+            /* PKCS#1 is not allowed in TLS 1.3: nothing to agree on */
+            CU_ASSERT_FALSE(handshake_ex(sctx, TLS1_3_VERSION, t->cert,
+                                         "RSA+SHA256", &nid, NULL));
+            errors_contain(NULL);
+        }
+        errors_contain(NULL);
+        CU_ASSERT_EQUAL(fake_signer_requests(g_fake), before + (rsa ? 5 : 2));
+        SSL_CTX_free(sctx);
+    }
+}
+
+/* A static RSA key exchange needs a decryption we do not offer: the
+ * handshake fails, and says what to do. */
+static void test_kt_static_rsa(void)
+{
+    const struct kt *t = &g_kt[1];
+    SSL_CTX *sctx = kt_server(t, "AES128-GCM-SHA256");
+    unsigned before = fake_signer_requests(g_fake);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+    ERR_clear_error();
+    CU_ASSERT_FALSE(handshake_ex(sctx, TLS1_2_VERSION, t->cert, NULL, NULL,
+                                 "AES128-GCM-SHA256"));
+    CU_ASSERT(errors_contain("RSA decryption (static RSA key exchange) is not "
+                             "offered; configure ECDHE-only ciphers"));
+    CU_ASSERT_EQUAL(fake_signer_requests(g_fake), before);
+    SSL_CTX_free(sctx);
+
+    /* a default-provider RSA key still decrypts (the table is ours only) */
+    {
+        EVP_PKEY_CTX *e = EVP_PKEY_CTX_new(t->key, NULL), *d;
+        uint8_t ct[512], pt[512];
+        size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+
+        CU_ASSERT(EVP_PKEY_encrypt_init(e) == 1 &&
+                  EVP_PKEY_encrypt(e, ct, &ctlen, (const uint8_t *)"hi", 2) == 1);
+        d = EVP_PKEY_CTX_new(t->key, NULL);
+        CU_ASSERT(EVP_PKEY_decrypt_init(d) == 1 &&
+                  EVP_PKEY_decrypt(d, pt, &ptlen, ct, ctlen) == 1 && ptlen == 2);
+        EVP_PKEY_CTX_free(e);
+        EVP_PKEY_CTX_free(d);
+    }
+    errors_contain(NULL);
+}
+
+/* --- OSSL_STORE: shortcert:NAME ------------------------------------------- */
+
+/* Everything a store URI yields, in order: types[] and the objects. */
+struct store_items {
+    int types[8];
+    size_t n;
+    EVP_PKEY *pkey;
+    X509 *certs[4];
+    size_t n_certs;
+};
+
+static void store_items_free(struct store_items *it)
+{
+    EVP_PKEY_free(it->pkey);
+    for (size_t i = 0; i < it->n_certs; i++)
+        X509_free(it->certs[i]);
+    *it = (struct store_items){ 0 };
+}
+
+/* Open uri in ctx (NULL: the default context), expecting expect (0: all);
+ * false if it would not open. */
+static bool store_read(OSSL_LIB_CTX *ctx, const char *uri, int expect,
+                       struct store_items *it)
+{
+    OSSL_STORE_CTX *st =
+        OSSL_STORE_open_ex(uri, ctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    OSSL_STORE_INFO *info;
+
+    *it = (struct store_items){ 0 };
+    if (!st)
+        return false;
+    if (expect)
+        CU_ASSERT(OSSL_STORE_expect(st, expect) == 1);
+    while (!OSSL_STORE_eof(st) && it->n < 8) {
+        int type;
+
+        info = OSSL_STORE_load(st);
+        if (!info)
+            break;
+        type = OSSL_STORE_INFO_get_type(info);
+        it->types[it->n++] = type;
+        if (type == OSSL_STORE_INFO_PKEY && !it->pkey)
+            it->pkey = OSSL_STORE_INFO_get1_PKEY(info);
+        if (type == OSSL_STORE_INFO_CERT && it->n_certs < 4)
+            it->certs[it->n_certs++] = OSSL_STORE_INFO_get1_CERT(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(st);
+    return true;
+}
+
+static void test_store_uri(void)
+{
+    struct store_items it;
+    unsigned fetches = fake_signer_fetches(g_fake);
+
+    CU_ASSERT_FATAL(store_read(NULL, "shortcert:" IDENTITY, 0, &it));
+    CU_ASSERT_EQUAL(fake_signer_fetches(g_fake), fetches + 1);
+    CU_ASSERT_EQUAL(it.n, 3);
+    CU_ASSERT_EQUAL(it.types[0], OSSL_STORE_INFO_PKEY);
+    CU_ASSERT_EQUAL(it.types[1], OSSL_STORE_INFO_CERT);
+    CU_ASSERT_EQUAL(it.types[2], OSSL_STORE_INFO_CERT);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(it.pkey);
+    CU_ASSERT_EQUAL_FATAL(it.n_certs, 2);
+    /* The key is ours (signs through shortcertd), the leaf first. */
+    CU_ASSERT_STRING_EQUAL(
+        OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(it.pkey)), "shortcert");
+    CU_ASSERT(EVP_PKEY_eq(it.pkey, g_key) == 1);
+    CU_ASSERT_EQUAL(sign_cv(it.pkey, NULL, "SHA256"), 1);
+    CU_ASSERT_EQUAL(X509_cmp(it.certs[0], g_cert), 0);
+    CU_ASSERT_EQUAL(X509_cmp(it.certs[1], g_other_cert), 0);
+    CU_ASSERT(X509_check_private_key(it.certs[0], it.pkey) == 1);
+    store_items_free(&it);
+
+    /* The scheme is case-insensitive; the rest is not. */
+    CU_ASSERT_FATAL(store_read(NULL, "ShortCert:" IDENTITY,
+                               OSSL_STORE_INFO_CERT, &it));
+    CU_ASSERT_EQUAL(it.n, 2);
+    CU_ASSERT_PTR_NULL(it.pkey);
+    CU_ASSERT_EQUAL(it.n_certs, 2);
+    store_items_free(&it);
+
+    CU_ASSERT_FATAL(store_read(NULL, "shortcert:" IDENTITY,
+                               OSSL_STORE_INFO_PKEY, &it));
+    CU_ASSERT_EQUAL(it.n, 1);
+    CU_ASSERT_PTR_NOT_NULL(it.pkey);
+    store_items_free(&it);
+    errors_contain(NULL);
+}
+
+static void test_store_bad_uris(void)
+{
+    static const char *const bad[] = {
+        "shortcert:",
+        "shortcert:api?socket=/tmp/x",
+        "shortcert://api",
+        "shortcert:api#x",
+        "shortcert:a%70i",
+        "shortcert:.api",
+        "shortcert:api ",
+        "shortcert:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    };
+    unsigned fetches = fake_signer_fetches(g_fake);
+    struct store_items it;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CU_ASSERT_FALSE(store_read(NULL, bad[i], 0, &it));
+        CU_ASSERT(errors_contain("not a shortcert URI"));
+    }
+    /* Nothing malformed reached the daemon. */
+    CU_ASSERT_EQUAL(fake_signer_fetches(g_fake), fetches);
+    /* An identity the daemon does not have. */
+    CU_ASSERT_FALSE(store_read(NULL, "shortcert:web", 0, &it));
+    CU_ASSERT(errors_contain("refused to give the key reference and "
+                             "certificates for identity 'web': no such "
+                             "identity"));
+}
+
+static void test_store_daemon_answers(void)
+{
+    static const struct {
+        enum fake_mode mode;
+        const char *want;
+    } cases[] = {
+        { FAKE_OLD, "is too old for shortcert:api URIs (it does not know the "
+                    "FETCH request)" },
+        { FAKE_REFUSE, "refused to give the key reference and certificates "
+                       "for identity 'api': permission denied" },
+        { FAKE_GARBAGE, "malformed reply from shortcertd" },
+        { FAKE_CLOSE, "closed the connection without answering" },
+        { FAKE_FETCH_OTHER, "sent the key reference of another identity" },
+        { FAKE_FETCH_BADCERT, "sent an invalid certificate" },
+    };
+    char addr[64];
+    struct fake_signer *f;
+    struct store_items it;
+    OSSL_LIB_CTX *ctx;
+
+    addr_for(addr, sizeof(addr), "store");
+    f = start_fake(addr, FAKE_OK);
+    ctx = libctx_for(addr, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_signer_set_mode(f, cases[i].mode);
+        CU_ASSERT_FALSE(store_read(ctx, "shortcert:api", 0, &it));
+        {
+            bool ok = errors_contain(cases[i].want);
+
+            if (!ok)
+                fprintf(stderr, "    wanted: %s\n", cases[i].want);
+            CU_ASSERT(ok);
+        }
+    }
+    /* The same daemon, healthy again: the URI opens. */
+    fake_signer_set_mode(f, FAKE_OK);
+    CU_ASSERT(store_read(ctx, "shortcert:api", 0, &it));
+    CU_ASSERT_PTR_NOT_NULL(it.pkey);
+    store_items_free(&it);
+    OSSL_LIB_CTX_free(ctx);
+    fake_signer_stop(f);
+
+    /* A leaf that does not carry the identity's key. */
+    {
+        X509 *certs[] = { g_other_cert };
+        struct fake_signer_cfg cfg = {
+            .address = addr, .identity = IDENTITY, .key = g_key,
+            .mode = FAKE_OK, .certs = certs, .n_certs = 1,
+        };
+
+        addr_for(addr, sizeof(addr), "store-mismatch");
+        CU_ASSERT_FATAL(fake_signer_start_thread(&cfg, &f) == 0);
+        ctx = libctx_for(addr, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+        CU_ASSERT_FALSE(store_read(ctx, "shortcert:api", 0, &it));
+        CU_ASSERT(errors_contain("does not hold its key"));
+        OSSL_LIB_CTX_free(ctx);
+        fake_signer_stop(f);
+    }
+}
+
 /* --- setup ----------------------------------------------------------------- */
 
 static void global_cleanup(void)
@@ -1133,6 +1753,13 @@ static void global_cleanup(void)
     unlink(g_ref_path);
     unlink(g_cert_path);
     unlink(g_combined_path);
+    for (size_t i = 0; i < N_KT; i++) {
+        EVP_PKEY_free(g_kt[i].key);
+        X509_free(g_kt[i].cert);
+        free(g_kt[i].ref_pem);
+        unlink(g_kt[i].ref_path);
+        unlink(g_kt[i].cert_path);
+    }
     rmdir(g_dir);
 }
 
@@ -1181,8 +1808,41 @@ static int global_setup(void)
     free(cert_pem);
     free(other_pem);
 
-    g_fake = start_fake(g_main_addr, FAKE_OK);
-    return g_fake ? 0 : -1;
+    {
+        struct fake_identity more[N_KT];
+        X509 *certs[] = { g_cert, g_other_cert }; /* as start_fake() */
+        struct fake_signer_cfg cfg = {
+            .address = g_main_addr, .identity = IDENTITY, .key = g_key,
+            .more = more, .n_more = N_KT, .certs = certs, .n_certs = 2,
+            .mode = FAKE_OK,
+        };
+
+        for (size_t i = 0; i < N_KT; i++) {
+            struct kt *t = &g_kt[i];
+            char name[64], *pem;
+
+            t->key = t->bits ? EVP_PKEY_Q_keygen(NULL, "provider=default",
+                                                 "RSA", t->bits)
+                     : t->arg ? EVP_PKEY_Q_keygen(NULL, "provider=default",
+                                                  t->alg, t->arg)
+                              : EVP_PKEY_Q_keygen(NULL, "provider=default",
+                                                  t->alg);
+            if (!t->key)
+                return -1;
+            t->cert = make_cert(t->key, "localhost");
+            t->ref_pem = ref_pem_for(t->key, t->identity, false);
+            snprintf(name, sizeof(name), "%s.ref", t->identity);
+            snprintf(t->ref_path, sizeof(t->ref_path), "%s", write_file(name, t->ref_pem));
+            snprintf(name, sizeof(name), "%s.crt", t->identity);
+            pem = pem_of_cert(t->cert);
+            snprintf(t->cert_path, sizeof(t->cert_path), "%s", write_file(name, pem));
+            free(pem);
+            more[i] = (struct fake_identity){ t->identity, t->key };
+        }
+        if (fake_signer_start_thread(&cfg, &g_fake) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 int cu_register(void)
@@ -1217,6 +1877,15 @@ int cu_register(void)
         { "4 threads x 200", test_threads },
         { NULL, NULL },
     };
+    static const struct cu_test keytypes[] = {
+        { "load, key info, certificate match", test_kt_load },
+        { "export/import: public only", test_kt_export_import },
+        { "sign: schemes, PSS rules, Ed25519 digests", test_kt_sign },
+        { "algorithm-id as the default provider's", test_kt_algid },
+        { "TLS 1.3/1.2 handshakes, RSA PKCS#1/PSS", test_kt_handshakes },
+        { "static RSA key exchange: clear error", test_kt_static_rsa },
+        { NULL, NULL },
+    };
     static const struct cu_test daemon[] = {
         { "daemon down", test_daemon_down },
         { "frozen daemon, back-off", test_frozen_backoff },
@@ -1227,14 +1896,22 @@ int cu_register(void)
         { "bad configuration", test_bad_config },
         { NULL, NULL },
     };
+    static const struct cu_test store[] = {
+        { "shortcert:NAME yields key, leaf, chain", test_store_uri },
+        { "malformed URIs, unknown identity", test_store_bad_uris },
+        { "daemon answers: old, refused, malformed", test_store_daemon_answers },
+        { NULL, NULL },
+    };
 
     if (global_setup() < 0)
         return -1;
     if (cu_add_suite("provider-load", load) < 0 ||
         cu_add_suite("provider-keymgmt", keymgmt) < 0 ||
         cu_add_suite("provider-sign", sign) < 0 ||
+        cu_add_suite("provider-keytypes", keytypes) < 0 ||
         cu_add_suite("provider-processes", procs) < 0 ||
-        cu_add_suite("provider-daemon", daemon) < 0)
+        cu_add_suite("provider-daemon", daemon) < 0 ||
+        cu_add_suite("provider-store", store) < 0)
         return -1;
     return 0;
 }

@@ -139,6 +139,30 @@ static void ident_done(struct ident *id)
     *id = (struct ident){ 0 };
 }
 
+/* PREFIX.crt (leaf and chain) and PREFIX.key for plain libcurl clients. */
+static int write_ident(const char *prefix, const struct ident *id)
+{
+    struct stepca_result res = { 0 };
+    BIO *b = BIO_new(BIO_s_mem());
+    const char *pem;
+    long len;
+    int r = -ENOMEM;
+
+    if (!b)
+        return r;
+    PEM_write_bio_X509(b, id->leaf);
+    for (int i = 0; i < sk_X509_num(id->chain); i++)
+        PEM_write_bio_X509(b, sk_X509_value(id->chain, i));
+    len = BIO_get_mem_data(b, &pem);
+    res.chain_pem = (char *)pem;
+    res.chain_len = (size_t)len;
+    r = write_chain(prefix, &res);
+    if (r >= 0)
+        r = write_key(prefix, id->key);
+    BIO_free(b);
+    return r;
+}
+
 static int chain_from_pem(const char *pem, size_t len, struct ident *id)
 {
     BIO *b = BIO_new_mem_buf(pem, (int)len);
@@ -429,6 +453,11 @@ struct bench_job {
      * pre-minted token of each identity */
     bool raw;
     const char *crt_file, *key_file;
+    /* raw fresh mode (ids_dir set): identity i's own files ids_dir/i.crt
+     * and ids_dir/i.key, a new connection and a full handshake each: the
+     * least work any client renewing distinct identities over mTLS costs
+     * the CA */
+    const char *ids_dir;
     size_t count;
     char **tokens;
 };
@@ -457,6 +486,11 @@ static void *bench_thread(void *ud)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        if (j->ids_dir) {
+            curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+            curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+            curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+        }
         for (size_t i = 0; i < j->count; i++) {
             size_t id = j->from + i * j->step;
             struct curl_slist *hd = NULL;
@@ -464,6 +498,14 @@ static void *bench_thread(void *ud)
             long st = 0;
             CURLcode cc;
 
+            if (j->ids_dir) {
+                char f[4096];
+
+                snprintf(f, sizeof(f), "%s/%zu.crt", j->ids_dir, id);
+                curl_easy_setopt(h, CURLOPT_SSLCERT, f);
+                snprintf(f, sizeof(f), "%s/%zu.key", j->ids_dir, id);
+                curl_easy_setopt(h, CURLOPT_SSLKEY, f);
+            }
             if (j->tokens) {
                 hd = curl_slist_append(NULL, j->tokens[id]);
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
@@ -545,7 +587,8 @@ static int cmp_double(const void *a, const void *b)
 
 static int run_phase(const char *label, enum op op, bool raw,
                      struct ident *ids, size_t n, unsigned threads,
-                     const char *crt_file, const char *key_file)
+                     const char *crt_file, const char *key_file,
+                     const char *ids_dir)
 {
     char **tokens = NULL;
 
@@ -579,7 +622,8 @@ static int run_phase(const char *label, enum op op, bool raw,
         jobs[t] = (struct bench_job){ .op = op, .ids = ids, .from = t,
                                       .step = threads, .n = n, .lat = lat,
                                       .raw = raw, .crt_file = crt_file,
-                                      .key_file = key_file, .tokens = tokens };
+                                      .key_file = key_file, .tokens = tokens,
+                                      .ids_dir = ids_dir };
         if (raw)
             jobs[t].count = (n - t + threads - 1) / threads;
     }
@@ -671,44 +715,56 @@ static int cmd_bench(int argc, char **argv)
     if (!mkdtemp(dir))
         goto out;
     snprintf(crt, sizeof(crt), "%s/raw", dir);
-    {
-        struct stepca_result res = { 0 };
-        BIO *b = BIO_new(BIO_s_mem());
-        const char *pem;
-        long len;
-
-        PEM_write_bio_X509(b, ids[0].leaf);
-        for (int i = 0; i < sk_X509_num(ids[0].chain); i++)
-            PEM_write_bio_X509(b, sk_X509_value(ids[0].chain, i));
-        len = BIO_get_mem_data(b, &pem);
-        res.chain_pem = (char *)pem;
-        res.chain_len = (size_t)len;
-        if (write_chain(crt, &res) < 0 || write_key(crt, ids[0].key) < 0) {
-            BIO_free(b);
-            goto out;
-        }
-        BIO_free(b);
+    if (write_ident(crt, &ids[0]) < 0) {
+        rmdir(dir);
+        goto out;
     }
     snprintf(key, sizeof(key), "%s/raw.key", dir);
     snprintf(crt, sizeof(crt), "%s/raw.crt", dir);
+    /* every identity's own files for the raw fresh-connection clients */
+    for (size_t i = 0; i < n; i++) {
+        char prefix[700];
+
+        snprintf(prefix, sizeof(prefix), "%s/%zu", dir, i);
+        if (write_ident(prefix, &ids[i]) < 0) {
+            rc = 1;
+            goto out_files;
+        }
+    }
 
     rc = 0;
     /* alternate the variants so that drift hits them alike */
     for (int round = 0; round < 2; round++) {
-        rc |= run_phase("mtls-seq", OP_MTLS, false, ids, n, 1, NULL, NULL);
-        rc |= run_phase("token-seq", OP_TOKEN, false, ids, n, 1, NULL, NULL);
-        rc |= run_phase("raw-keepalive", OP_MTLS, true, ids, n, 1, crt, key);
-        rc |= run_phase("raw-token-seq", OP_TOKEN, true, ids, n, 1, NULL, NULL);
+        rc |= run_phase("mtls-seq", OP_MTLS, false, ids, n, 1, NULL, NULL,
+                        NULL);
+        rc |= run_phase("token-seq", OP_TOKEN, false, ids, n, 1, NULL, NULL,
+                        NULL);
+        rc |= run_phase("raw-keepalive", OP_MTLS, true, ids, n, 1, crt, key,
+                        NULL);
+        rc |= run_phase("raw-token-seq", OP_TOKEN, true, ids, n, 1, NULL,
+                        NULL, NULL);
         rc |= run_phase("mtls-par", OP_MTLS, false, ids, n, threads, NULL,
-                        NULL);
+                        NULL, NULL);
         rc |= run_phase("token-par", OP_TOKEN, false, ids, n, threads, NULL,
+                        NULL, NULL);
+        rc |= run_phase("raw-par", OP_MTLS, true, ids, n, threads, crt, key,
                         NULL);
-        rc |= run_phase("raw-par", OP_MTLS, true, ids, n, threads, crt, key);
         rc |= run_phase("raw-token-par", OP_TOKEN, true, ids, n, threads, NULL,
-                        NULL);
+                        NULL, NULL);
+        rc |= run_phase("raw-fresh-par", OP_MTLS, true, ids, n, threads, NULL,
+                        NULL, dir);
     }
+out_files:
     unlink(crt);
     unlink(key);
+    for (size_t i = 0; i < n; i++) {
+        char f[700];
+
+        snprintf(f, sizeof(f), "%s/%zu.crt", dir, i);
+        unlink(f);
+        snprintf(f, sizeof(f), "%s/%zu.key", dir, i);
+        unlink(f);
+    }
     rmdir(dir);
 out:
     for (size_t i = 0; ids && i < n; i++)

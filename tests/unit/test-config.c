@@ -361,6 +361,88 @@ static void t_value_parsers(void)
     CU_ASSERT_FALSE(cfg_name_is_ip("1.2.3"));
 }
 
+/* key-type: every supported spelling; allowed-key-types: a policy that a
+ * key-type (set, inherited or the default) must fit, else an error at the
+ * line that set it. */
+static void t_key_types(void)
+{
+    static const struct {
+        const char *name;
+        enum cfg_key_type type;
+    } ok[] = {
+        { "ec-p256", CFG_KEY_EC_P256 },   { "ec-p384", CFG_KEY_EC_P384 },
+        { "rsa-2048", CFG_KEY_RSA_2048 }, { "rsa-3072", CFG_KEY_RSA_3072 },
+        { "ed25519", CFG_KEY_ED25519 },
+    };
+    struct cfg *c;
+    char text[1024];
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        snprintf(text, sizeof(text), GOOD_ID "key-type = %s\n", ok[i].name);
+        c = parse_ok(text);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        CU_ASSERT_EQUAL(c->ids[0].key_type, ok[i].type);
+        CU_ASSERT_EQUAL(c->ids[0].allowed_key_types, CFG_KEY_ALL);
+        CU_ASSERT_STRING_EQUAL(cfg_key_type_str(ok[i].type), ok[i].name);
+        cfg_free(c);
+    }
+    /* The default is ec-p256, allowed by default. */
+    c = parse_ok(GOOD_ID);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->ids[0].key_type, CFG_KEY_EC_P256);
+    cfg_free(c);
+
+    c = parse_ok(GOOD_ID "key-type = rsa-3072\n"
+                         "allowed-key-types = ec-p256 ec-p384, rsa-3072\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->ids[0].allowed_key_types,
+                    CFG_KEY_BIT(CFG_KEY_EC_P256) | CFG_KEY_BIT(CFG_KEY_EC_P384) |
+                        CFG_KEY_BIT(CFG_KEY_RSA_3072));
+    cfg_free(c);
+
+    /* A policy in [defaults] applies to every identity and names its own
+     * line when the identity's key-type falls outside it. */
+    c = parse_ok("[defaults]\nallowed-key-types = ed25519 ec-p384\n"
+                 "key-type = ed25519\n" GOOD_ID);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->ids[0].key_type, CFG_KEY_ED25519);
+    cfg_free(c);
+    parse_bad("[defaults]\nallowed-key-types = ed25519\n" GOOD_ID
+              "key-type = rsa-2048\n",
+              10, "[identity api]: key-type rsa-2048 is not in allowed-key-types");
+    parse_bad("[defaults]\nallowed-key-types = ed25519\n" GOOD_ID, 2,
+              "key-type ec-p256 (the default) is not in allowed-key-types");
+    parse_bad("[defaults]\nkey-type = ec-p384\n" GOOD_ID
+              "allowed-key-types = rsa-3072\n",
+              2, "key-type ec-p384 is not in allowed-key-types");
+
+    /* Short RSA is not a type at all; unknown names are named. */
+    parse_bad(GOOD_ID "key-type = rsa-1024\n", 8,
+              "unsupported key-type 'rsa-1024': RSA keys shorter than 2048 "
+              "bits are never allowed");
+    parse_bad(GOOD_ID "key-type = ec-p521\n", 8,
+              "unsupported key-type 'ec-p521': supported are ec-p256");
+    parse_bad(GOOD_ID "key-type = rsa-x\n", 8,
+              "unsupported key-type 'rsa-x': supported are ec-p256");
+    parse_bad(GOOD_ID "key-type = rsa-4096\n", 8,
+              "unsupported key-type 'rsa-4096': supported are ec-p256");
+    parse_bad(GOOD_ID "allowed-key-types = ec-p256 rsa-1024\n", 8,
+              "unsupported key type 'rsa-1024' in 'allowed-key-types': RSA");
+    parse_bad(GOOD_ID "allowed-key-types = ,\n", 8,
+              "empty list for 'allowed-key-types'");
+    parse_bad(GOOD_ID "key-type = ed25519\nkey-type = ed25519\n", 9,
+              "duplicate key 'key-type'");
+    {
+        enum cfg_key_type t = CFG_KEY_MAX;
+
+        CU_ASSERT_EQUAL(cfg_key_type_from_string("EC-P256", &t), -EINVAL);
+        CU_ASSERT_EQUAL(cfg_key_type_from_string("rsa", &t), -EINVAL);
+        CU_ASSERT_EQUAL(t, CFG_KEY_MAX); /* untouched on failure */
+        CU_ASSERT_PTR_NULL(cfg_key_type_str(CFG_KEY_MAX));
+        CU_ASSERT_PTR_NULL(cfg_key_type_str(0));
+    }
+}
+
 int cu_register(void)
 {
     static const struct cu_test tests[] = {
@@ -374,6 +456,7 @@ int cu_register(void)
         { "long identity names are not cut short", t_long_identity_names },
         { "empty file", t_empty_file_ok },
         { "value parsers", t_value_parsers },
+        { "key-type and allowed-key-types", t_key_types },
         { NULL, NULL },
     };
 

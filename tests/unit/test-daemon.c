@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "cu-main.h"
 #include "fileio.h"
@@ -119,6 +122,169 @@ static void t_peer_allowed(void)
     CU_ASSERT_FALSE(ipc_peer_allowed(&id, 0, 0, NULL, 0));     /* root not implied */
 }
 
+/* A TLS 1.3 server CertificateVerify input. */
+static size_t make_cv(uint8_t *m)
+{
+    memset(m, 0x20, 64);
+    memcpy(m + 64, "TLS 1.3, server CertificateVerify", 33);
+    m[97] = 0;
+    memset(m + 98, 0xa5, 32);
+    return 130;
+}
+
+static bool verify_scheme(EVP_PKEY *pub, uint32_t scheme, const uint8_t *msg,
+                          size_t len, const uint8_t *sig, size_t siglen)
+{
+    static const char *const md[IPC_SCHEME_MAX] = {
+        [IPC_SCHEME_ECDSA_SHA256] = "SHA256", [IPC_SCHEME_ECDSA_SHA384] = "SHA384",
+        [IPC_SCHEME_ECDSA_SHA512] = "SHA512", [IPC_SCHEME_RSA_PKCS1_SHA256] = "SHA256",
+        [IPC_SCHEME_RSA_PKCS1_SHA384] = "SHA384", [IPC_SCHEME_RSA_PKCS1_SHA512] = "SHA512",
+        [IPC_SCHEME_RSA_PSS_SHA256] = "SHA256", [IPC_SCHEME_RSA_PSS_SHA384] = "SHA384",
+        [IPC_SCHEME_RSA_PSS_SHA512] = "SHA512",
+    };
+    bool pss = scheme >= IPC_SCHEME_RSA_PSS_SHA256 && scheme <= IPC_SCHEME_RSA_PSS_SHA512;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    bool ok;
+
+    ok = m && EVP_DigestVerifyInit_ex(m, &pctx, md[scheme], NULL, NULL, pub,
+                                      NULL) == 1;
+    /* PSS as TLS needs it: the salt exactly as long as the hash. */
+    if (ok && pss)
+        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
+    ok = ok && EVP_DigestVerify(m, sig, siglen, msg, len) == 1;
+    EVP_MD_CTX_free(m);
+    return ok;
+}
+
+/* Every key type: a key of that type is made, signs each scheme of its
+ * kind (verified with the public key) and refuses every other scheme. */
+static void t_key_types_sign(void)
+{
+    static const struct {
+        enum cfg_key_type type;
+        enum tls_key_kind kind;
+        const char *name;
+        int bits;
+    } types[] = {
+        { CFG_KEY_EC_P256, TLS_KEY_EC, "EC", 256 },
+        { CFG_KEY_EC_P384, TLS_KEY_EC, "EC", 384 },
+        { CFG_KEY_RSA_2048, TLS_KEY_RSA, "RSA", 2048 },
+        { CFG_KEY_RSA_3072, TLS_KEY_RSA, "RSA", 3072 },
+        { CFG_KEY_ED25519, TLS_KEY_ED25519, "ED25519", 256 },
+    };
+    char state[300], chain[300], ref[300];
+    uint8_t msg[256];
+    size_t len = make_cv(msg);
+
+    snprintf(state, sizeof(state), "%s/state", dir);
+    snprintf(chain, sizeof(chain), "%s/out/k.crt", dir);
+    snprintf(ref, sizeof(ref), "%s/out/k.ref", dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(state, 0700), 0);
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        struct cfg_identity cfg = {
+            .name = (char *)cfg_key_type_str(types[i].type),
+            .key_type = types[i].type,
+            .ca_root = (char *)"/nonexistent",
+            .chain = { .path = chain },
+            .ref = { .path = ref },
+            .renew_at_pm = 667,
+            .retry_floor_s = 5,
+            .retry_max_s = 600,
+        };
+        struct cfg_identity other = cfg;
+        struct identity id;
+        struct keygen *g;
+        uint8_t stale[IPC_GENERATION_LEN] = { 0 };
+        int n_ok = 0;
+
+        CU_ASSERT_EQUAL_FATAL(identity_init(&id, &cfg, state), 0);
+        g = identity_current(&id);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+        CU_ASSERT(EVP_PKEY_is_a(g->key, types[i].name));
+        CU_ASSERT_EQUAL(EVP_PKEY_get_bits(g->key), types[i].bits);
+        CU_ASSERT_EQUAL(g->kind, types[i].kind);
+        CU_ASSERT_EQUAL(identity_key_kind(&id, g->generation), types[i].kind);
+        CU_ASSERT_FALSE(identity_key_type_changed(&id, g));
+        for (uint32_t s = 0; s <= IPC_SCHEME_MAX; s++) {
+            uint8_t sig[IPC_SIG_MAX];
+            size_t siglen = sizeof(sig);
+            bool retired = true;
+            bool fits = (types[i].kind == TLS_KEY_EC &&
+                         s >= IPC_SCHEME_ECDSA_SHA256 && s <= IPC_SCHEME_ECDSA_SHA512) ||
+                        (types[i].kind == TLS_KEY_RSA &&
+                         s >= IPC_SCHEME_RSA_PKCS1_SHA256 && s <= IPC_SCHEME_RSA_PSS_SHA512) ||
+                        (types[i].kind == TLS_KEY_ED25519 && s == IPC_SCHEME_ED25519);
+            int r = identity_sign(&id, g->generation, s, msg, len, sig, &siglen,
+                                  &retired);
+
+            if (!fits) {
+                CU_ASSERT_EQUAL(r, -EINVAL);
+                continue;
+            }
+            CU_ASSERT_EQUAL(r, 0);
+            CU_ASSERT_FALSE(retired);
+            if (r != 0)
+                continue;
+            if (types[i].kind == TLS_KEY_ED25519) {
+                EVP_MD_CTX *m = EVP_MD_CTX_new();
+
+                CU_ASSERT_EQUAL(siglen, 64);
+                CU_ASSERT(EVP_DigestVerifyInit_ex(m, NULL, NULL, NULL, NULL,
+                                                  g->key, NULL) == 1 &&
+                          EVP_DigestVerify(m, sig, siglen, msg, len) == 1);
+                EVP_MD_CTX_free(m);
+            } else {
+                CU_ASSERT(verify_scheme(g->key, s, msg, len, sig, siglen));
+                /* the same signature must not pass as another scheme */
+                if (s == IPC_SCHEME_RSA_PSS_SHA256)
+                    CU_ASSERT_FALSE(verify_scheme(g->key,
+                                                  IPC_SCHEME_RSA_PKCS1_SHA256,
+                                                  msg, len, sig, siglen));
+            }
+            n_ok++;
+        }
+        CU_ASSERT_EQUAL(n_ok, types[i].kind == TLS_KEY_RSA  ? 6
+                              : types[i].kind == TLS_KEY_EC ? 3
+                                                            : 1);
+        {
+            uint8_t sig[IPC_SIG_MAX];
+            size_t siglen = sizeof(sig);
+            bool retired;
+
+            CU_ASSERT_EQUAL(identity_sign(&id, stale, IPC_SCHEME_ED25519, msg,
+                                          len, sig, &siglen, &retired),
+                            -ESTALE);
+        }
+        /* Another configured type: the stored key no longer fits. */
+        other.key_type = types[i].type == CFG_KEY_EC_P256 ? CFG_KEY_EC_P384
+                                                          : CFG_KEY_EC_P256;
+        id.cfg = &other;
+        CU_ASSERT_TRUE(identity_key_type_changed(&id, g));
+        {
+            json_t *st = identity_status(&id);
+
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(st, "key_type")),
+                                   cfg_key_type_str(types[i].type));
+            CU_ASSERT_STRING_EQUAL(
+                json_string_value(json_object_get(st, "configured_key_type")),
+                cfg_key_type_str(other.key_type));
+            json_decref(st);
+        }
+        id.cfg = &cfg;
+        {
+            json_t *st = identity_status(&id);
+
+            CU_ASSERT_PTR_NULL(json_object_get(st, "configured_key_type"));
+            json_decref(st);
+        }
+        keygen_unref(g);
+        identity_done(&id);
+    }
+    ERR_clear_error();
+}
+
 static void remove_dir(void)
 {
     char cmd[128];
@@ -136,6 +302,7 @@ int cu_register(void)
         { "parents created 0755 under umask 077", t_parents_mode },
         { "corrupt file moved aside", t_move_aside },
         { "allow list with supplementary groups", t_peer_allowed },
+        { "every key type: keygen, schemes, refusals", t_key_types_sign },
         { NULL, NULL },
     };
 

@@ -285,12 +285,117 @@ static void t_identity_names(void)
     CU_ASSERT_PTR_NULL(ipc_scheme_str(0));
 }
 
+static void t_fetch_roundtrip(void)
+{
+    static uint8_t big[IPC_FRAME_MAX];
+    static const uint8_t ref[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+    static const uint8_t c1[] = { 0x30, 0x00 }, c2[] = { 0x30, 0x01, 0x05 };
+    struct ipc_fetch_rep rep = { .keyref = { ref, sizeof(ref) }, .n_certs = 2,
+                                 .certs = { { c1, sizeof(c1) }, { c2, sizeof(c2) } } };
+    struct ipc_fetch_rep got;
+    struct ipc_hdr h;
+    struct ipc_cur body;
+    const char *name;
+    size_t n;
+    int len;
+
+    /* The request is an identity name, like RENEW. */
+    len = ipc_build_ident_req(buf, sizeof(buf), 2, 9, IPC_REQ_FETCH, "api", 3);
+    CU_ASSERT_FATAL(len > 0);
+    CU_ASSERT_EQUAL_FATAL(ipc_parse_frame(buf, (size_t)len, &h, &body), 0);
+    CU_ASSERT_EQUAL(h.type, IPC_REQ_FETCH);
+    CU_ASSERT_EQUAL_FATAL(ipc_parse_ident_req(body, &name, &n), 0);
+    CU_ASSERT(n == 3 && memcmp(name, "api", 3) == 0);
+
+    len = ipc_build_fetch_rep(buf, sizeof(buf), 2, 9, &rep);
+    CU_ASSERT_FATAL(len > 0);
+    CU_ASSERT_EQUAL_FATAL(ipc_parse_frame(buf, (size_t)len, &h, &body), 0);
+    CU_ASSERT_EQUAL(h.type, IPC_REP_FETCH);
+    CU_ASSERT_EQUAL_FATAL(ipc_parse_fetch_rep(body, &got), 0);
+    CU_ASSERT(got.keyref.len == sizeof(ref) &&
+              memcmp(got.keyref.p, ref, sizeof(ref)) == 0);
+    CU_ASSERT_EQUAL_FATAL(got.n_certs, 2);
+    CU_ASSERT(got.certs[1].len == sizeof(c2) &&
+              memcmp(got.certs[1].p, c2, sizeof(c2)) == 0);
+    /* Every truncation of the body fails, and so does one byte more. */
+    for (size_t cut = 0; cut < body.left; cut++) {
+        struct ipc_cur t = { body.p, cut };
+
+        CU_ASSERT_EQUAL(ipc_parse_fetch_rep(t, &got), -EBADMSG);
+    }
+    memcpy(big, body.p, body.left);
+    big[body.left] = 0;
+    CU_ASSERT_EQUAL(ipc_parse_fetch_rep((struct ipc_cur){ big, body.left + 1 },
+                                        &got), -EBADMSG);
+    /* Every single-bit flip: refused, or parsed with every field inside
+     * the body and the pieces tiling it exactly. */
+    for (size_t i = 0; i < body.left * 8; i++) {
+        size_t used;
+
+        memcpy(big, body.p, body.left);
+        big[i / 8] ^= (uint8_t)(1u << (i % 8));
+        if (ipc_parse_fetch_rep((struct ipc_cur){ big, body.left }, &got) < 0)
+            continue;
+        used = 4 + got.keyref.len + 4;
+        CU_ASSERT(got.keyref.p == big + 4);
+        CU_ASSERT(got.n_certs <= IPC_FETCH_CERTS_MAX);
+        for (size_t c = 0; c < got.n_certs; c++) {
+            CU_ASSERT(got.certs[c].p == big + used + 4);
+            used += 4 + got.certs[c].len;
+        }
+        CU_ASSERT_EQUAL(used, body.left);
+    }
+
+    /* Ranges: no reference, too many certificates, an empty one, a
+     * reference over the cap; a certificate count the body cannot hold. */
+    rep.keyref.len = 0;
+    CU_ASSERT_EQUAL(ipc_build_fetch_rep(buf, sizeof(buf), 2, 9, &rep), -EINVAL);
+    rep.keyref.len = sizeof(ref);
+    rep.n_certs = IPC_FETCH_CERTS_MAX + 1;
+    CU_ASSERT_EQUAL(ipc_build_fetch_rep(buf, sizeof(buf), 2, 9, &rep), -EINVAL);
+    rep.n_certs = 2;
+    rep.certs[0].len = 0;
+    CU_ASSERT_EQUAL(ipc_build_fetch_rep(buf, sizeof(buf), 2, 9, &rep), -EINVAL);
+    rep.certs[0].len = sizeof(c1);
+    {
+        static uint8_t huge[IPC_KEYREF_MAX + 1];
+        uint8_t body2[16 + IPC_KEYREF_MAX];
+
+        rep.keyref = (struct ipc_der){ huge, sizeof(huge) };
+        CU_ASSERT_EQUAL(ipc_build_fetch_rep(buf, sizeof(buf), 2, 9, &rep),
+                        -EINVAL);
+        /* Hand-made: a 8193-byte reference; a count of 17; empty cert. */
+        memset(body2, 0, sizeof(body2));
+        body2[0] = 0; body2[1] = 0; body2[2] = 0x20; body2[3] = 0x01;
+        CU_ASSERT_EQUAL(ipc_parse_fetch_rep(
+                            (struct ipc_cur){ body2, 4 + IPC_KEYREF_MAX + 1 + 4 },
+                            &got), -EBADMSG);
+        memcpy(body2, "\0\0\0\1\x30\0\0\0\x11", 9);
+        CU_ASSERT_EQUAL(ipc_parse_fetch_rep((struct ipc_cur){ body2, 9 }, &got),
+                        -EBADMSG);
+        memcpy(body2, "\0\0\0\1\x30\0\0\0\1\0\0\0\0", 13);
+        CU_ASSERT_EQUAL(ipc_parse_fetch_rep((struct ipc_cur){ body2, 13 }, &got),
+                        -EBADMSG);
+    }
+    /* A chain that does not fit one frame is an encoding error. */
+    {
+        static uint8_t cert[IPC_FRAME_MAX / 2];
+
+        rep.keyref = (struct ipc_der){ ref, sizeof(ref) };
+        rep.certs[0] = (struct ipc_der){ cert, sizeof(cert) };
+        rep.certs[1] = (struct ipc_der){ cert, sizeof(cert) };
+        CU_ASSERT_EQUAL(ipc_build_fetch_rep(buf, sizeof(buf), 2, 9, &rep),
+                        -EMSGSIZE);
+    }
+}
+
 int cu_register(void)
 {
     static const struct cu_test tests[] = {
         { "sign request round trip", t_sign_req_roundtrip },
         { "replies round trip", t_replies_roundtrip },
         { "admin requests round trip", t_admin_roundtrip },
+        { "FETCH round trip, truncation, ranges", t_fetch_roundtrip },
         { "truncated frames and bodies", t_truncated },
         { "trailing bytes", t_trailing_bytes },
         { "bad header fields, unknown version and type", t_bad_header },

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <CUnit/CUnit.h>
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -22,7 +23,8 @@ static int setup(void)
     return key ? 0 : -1;
 }
 
-static void t_pem_roundtrip(void)
+/* PEM out, DER in: the same identity, generation and public key. */
+static void roundtrip(EVP_PKEY *k)
 {
     struct keyref ref, got;
     BIO *b = BIO_new(BIO_s_mem());
@@ -32,7 +34,7 @@ static void t_pem_roundtrip(void)
     const unsigned char *p;
     EVP_PKEY *pub;
 
-    CU_ASSERT_EQUAL_FATAL(keyref_from_pkey(NULL, "api", key, &ref), 0);
+    CU_ASSERT_EQUAL_FATAL(keyref_from_pkey(NULL, "api", k, &ref), 0);
     CU_ASSERT_EQUAL(keyref_write_pem(b, &ref), 0);
     CU_ASSERT_EQUAL_FATAL(PEM_read_bio(b, &name, &header, &data, &len), 1);
     CU_ASSERT_STRING_EQUAL(name, KEYREF_PEM_LABEL);
@@ -43,7 +45,7 @@ static void t_pem_roundtrip(void)
     p = got.spki;
     pub = d2i_PUBKEY(NULL, &p, (long)got.spki_len);
     CU_ASSERT_PTR_NOT_NULL(pub);
-    CU_ASSERT_EQUAL(EVP_PKEY_eq(pub, key), 1);
+    CU_ASSERT_EQUAL(EVP_PKEY_eq(pub, k), 1);
     EVP_PKEY_free(pub);
     keyref_done(&got);
     keyref_done(&ref);
@@ -51,6 +53,53 @@ static void t_pem_roundtrip(void)
     OPENSSL_free(header);
     OPENSSL_free(data);
     BIO_free(b);
+}
+
+static void t_pem_roundtrip(void)
+{
+    roundtrip(key);
+}
+
+/* Every key type shortcertd makes: the reference round-trips, and the
+ * private key's bytes are nowhere in it. */
+static void t_every_key_type(void)
+{
+    EVP_PKEY *keys[] = {
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048),
+        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072),
+        EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
+    };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        struct keyref ref;
+        uint8_t *der = NULL, priv[512];
+        size_t len = 0, plen = sizeof(priv);
+        BIGNUM *d = NULL;
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(keys[i]);
+        roundtrip(keys[i]);
+        CU_ASSERT_EQUAL_FATAL(keyref_from_pkey(NULL, "api", keys[i], &ref), 0);
+        CU_ASSERT_EQUAL_FATAL(keyref_encode_der(&ref, &der, &len), 0);
+        CU_ASSERT(len <= KEYREF_DER_MAX);
+        if (EVP_PKEY_is_a(keys[i], "ED25519")) {
+            CU_ASSERT_FATAL(EVP_PKEY_get_raw_private_key(keys[i], priv, &plen) == 1);
+        } else {
+            CU_ASSERT_FATAL(EVP_PKEY_get_bn_param(keys[i],
+                                                  EVP_PKEY_is_a(keys[i], "RSA")
+                                                      ? "d"
+                                                      : "priv",
+                                                  &d) == 1);
+            plen = (size_t)BN_bn2bin(d, priv);
+        }
+        CU_ASSERT(plen >= 32 && memmem(der, len, priv, 16) == NULL &&
+                  memmem(der, len, priv + plen - 16, 16) == NULL);
+        OPENSSL_cleanse(priv, sizeof(priv));
+        BN_clear_free(d);
+        OPENSSL_free(der);
+        keyref_done(&ref);
+        EVP_PKEY_free(keys[i]);
+    }
 }
 
 /* The reference must not contain the private scalar in any form. */
@@ -169,10 +218,54 @@ static void t_generation_is_spki_hash(void)
     EVP_PKEY_free(other);
 }
 
+static void t_parse_uri(void)
+{
+    static const struct {
+        const char *uri;
+        const char *want; /* NULL: refused */
+    } cases[] = {
+        { "shortcert:api", "api" },
+        { "SHORTCERT:web-1.x_y", "web-1.x_y" },
+        { "shortcert:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
+        { "shortcert:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+          NULL },
+        { "shortcert:", NULL },
+        { "shortcert", NULL },
+        { "shortcer:api", NULL },
+        { "shortcertx:api", NULL },
+        { "file:api", NULL },
+        { "shortcert://api", NULL },
+        { "shortcert:api?socket=/x", NULL },
+        { "shortcert:api#f", NULL },
+        { "shortcert:a%20b", NULL },
+        { "shortcert:-api", NULL },
+        { "shortcert: api", NULL },
+        { "shortcert:api\n", NULL },
+        { "", NULL },
+    };
+    char name[IPC_IDENTITY_MAX + 1];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int r = keyref_parse_uri(cases[i].uri, name);
+
+        if (cases[i].want) {
+            CU_ASSERT_EQUAL(r, 0);
+            if (r == 0)
+                CU_ASSERT_STRING_EQUAL(name, cases[i].want);
+        } else {
+            CU_ASSERT_EQUAL(r, -EINVAL);
+        }
+    }
+    CU_ASSERT_EQUAL(keyref_parse_uri(NULL, name), -EINVAL);
+}
+
 int cu_register(void)
 {
     static const struct cu_test tests[] = {
         { "PEM round trip", t_pem_roundtrip },
+        { "every key type: round trip, no private bytes", t_every_key_type },
+        { "store URI parsing", t_parse_uri },
         { "no private material", t_no_private_material },
         { "strict decoding", t_strict_decode },
         { "generation is the SPKI hash", t_generation_is_spki_hash },
