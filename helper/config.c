@@ -28,6 +28,7 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "metrics-server.h"
 #include "build-config.h"
 #include "deliver.h"
 #include "http01.h"
@@ -95,6 +96,9 @@ static const struct cfg_key cfg_keys[] = {
     { "admin-socket", V_PATH, SEC_DAEMON, 0, DM(admin_socket) },
     { "admin-group", V_GROUP, SEC_DAEMON, 0, DM(admin_gid) },
     { "renew-workers", V_UINT, SEC_DAEMON, 0, DM(renew_workers) },
+    { "metrics-listen", V_STRING, SEC_DAEMON, 0, DM(metrics_listen) },
+    { "metrics-socket", V_PATH, SEC_DAEMON, 0, DM(metrics_socket) },
+    { "ca-health-interval", V_DURATION, SEC_DAEMON, 0, DM(ca_health_interval_s) },
 
     { "names", V_NAMES, IDSEC, K_LIST | K_NODEFAULT, ID(names) },
     { "role", V_ROLE, IDSEC, 0, ID(role) },
@@ -716,6 +720,17 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
                         "invalid http01-listen '%s': expected ADDRESS:PORT "
                         "such as 0.0.0.0:80 or [::]:80",
                         value), -EINVAL;
+        if (strcmp(k->name, "metrics-listen") == 0) {
+            struct sockaddr_storage ss;
+            socklen_t sl;
+
+            if (metrics_parse_listen(value, &ss, &sl) < 0)
+                return perr(ps, ps->line,
+                            "invalid metrics-listen '%s': expected an IP "
+                            "address and a port such as 127.0.0.1:9464 or "
+                            "[::1]:9464",
+                            value), -EINVAL;
+        }
         return set_string(dst, value);
     case V_SOCKNAME:
         if (value[0] == '@')
@@ -766,6 +781,9 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
                         "invalid duration '%s' for '%s': use a whole number "
                         "with s, m, h or d, such as 24h",
                         value, k->name), -EINVAL;
+        if (d < 1 && strcmp(k->name, "ca-health-interval") == 0)
+            return perr(ps, ps->line,
+                        "ca-health-interval must be at least 1s"), -EINVAL;
         *(int64_t *)dst = d;
         return 0;
     case V_MODE:
@@ -1503,6 +1521,7 @@ int cfg_parse_buffer(const char *path, const char *text, size_t len,
     c->max_conns_per_uid = 256;
     c->admin_gid = (gid_t)-1;
     c->renew_workers = 4;
+    c->ca_health_interval_s = 60;
     ps.cfg = c;
 
     line = ini_parse_stream(reader, &ps, handler, &ps);
@@ -1609,6 +1628,8 @@ void cfg_free(struct cfg *c)
     free(c->socket_path);
     free(c->abstract_socket);
     free(c->http01_listen);
+    free(c->metrics_listen);
+    free(c->metrics_socket);
     free(c->admin_socket);
     free(c);
 }
@@ -1683,6 +1704,12 @@ void cfg_dump(const struct cfg *c, FILE *f)
     if (c->socket_gid != (gid_t)-1)
         fprintf(f, "socket-group = %u\n", (unsigned)c->socket_gid);
     fprintf(f, "http01-listen = %s\n", c->http01_listen);
+    if (c->metrics_listen)
+        fprintf(f, "metrics-listen = %s\n", c->metrics_listen);
+    if (c->metrics_socket)
+        fprintf(f, "metrics-socket = %s\n", c->metrics_socket);
+    fprintf(f, "ca-health-interval = %llds\n",
+            (long long)c->ca_health_interval_s);
     {
         static const char *const lv[] = { [LOG_ERR] = "error",
                                            [LOG_WARNING] = "warning",

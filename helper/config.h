@@ -133,6 +133,9 @@ struct cfg {
     char *admin_socket;    /* the admin socket (status, renew, rotate) */
     gid_t admin_gid;       /* (gid_t)-1 = root only */
     unsigned renew_workers;
+    char *metrics_listen;  /* "ADDR:PORT" for GET /metrics, NULL = none */
+    char *metrics_socket;  /* a Unix socket for GET /metrics, NULL = none */
+    int64_t ca_health_interval_s; /* GET /health of each CA this often */
     struct cfg_identity *ids;
     size_t n_ids;
 };

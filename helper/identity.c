@@ -618,6 +618,7 @@ static void delivery_result(struct identity *id, int r)
         return;
     }
     id->delivery_pending = true;
+    atomic_fetch_add(&id->metrics.delivery_failures, 1);
     n = ++id->delivery_failures;
     wait_s = (long)sched_retry_delay(&id->policy, n, time(NULL), 0, 0, 0.5);
     id->next_delivery = time(NULL) + wait_s;
@@ -1479,4 +1480,64 @@ json_t *identity_status(struct identity *id)
                                   "failed",
                                   (json_int_t)atomic_load(&id->renewals_failed)));
     return o;
+}
+
+size_t identity_metrics_view(struct identity *id, struct metrics_id_view *v,
+                             struct metrics_endpoint_view *eps, size_t max_eps)
+{
+    const struct cfg_identity *cfg = id->cfg;
+    size_t n = 0;
+    bool delivered = true;
+
+    *v = (struct metrics_id_view){ .name = cfg->name,
+                                   .counters = &id->metrics,
+                                   .delivery_ok = -1,
+                                   .endpoints = eps };
+    pthread_mutex_lock(&id->lock);
+    if (id->cur && id->cur->leaf) {
+        struct keygen *g = id->cur;
+
+        v->have_cert = true;
+        v->not_before = g->nb;
+        v->not_after = g->na;
+        v->renewal_interval_s =
+            (int64_t)(g->na - g->nb) * (int64_t)id->policy.renew_at_pm / 1000;
+    }
+    if (id->cur)
+        v->key_created = id->cur->key_created;
+    v->next_renewal = id->failures && id->retry_at ? id->retry_at : id->renew_at;
+    v->last_success = id->last_success;
+    v->consecutive_failures = id->failures;
+    /* the identity's own endpoints share its last check */
+    for (size_t i = 0; id->verify_state != 0 && i < cfg->n_verify_endpoints &&
+                       n < max_eps;
+         i++)
+        eps[n++] = (struct metrics_endpoint_view){
+            .endpoint = cfg->verify_endpoints[i],
+            .serving_current = id->verify_state == 1,
+            .verify_failures = atomic_load(&id->metrics.verify_failures),
+        };
+    if (id->verify_state == -1)
+        delivered = false;
+    /* each [target]'s endpoints share the target's last result */
+    for (size_t t = 0; id->targets && t < cfg->n_targets; t++) {
+        const struct target_state *st = &id->targets[t];
+        bool served = strcmp(st->result, "served") == 0;
+
+        if (!st->result[0])
+            continue;
+        if (!served && strcmp(st->result, "not-running") != 0)
+            delivered = false;
+        for (size_t j = 0; j < cfg->targets[t].n_verify && n < max_eps; j++)
+            eps[n++] = (struct metrics_endpoint_view){
+                .endpoint = cfg->targets[t].verify[j].text,
+                .serving_current = served,
+                .verify_failures = st->verify_failures,
+            };
+    }
+    if (v->have_cert)
+        v->delivery_ok = delivered && !id->delivery_pending;
+    pthread_mutex_unlock(&id->lock);
+    v->n_endpoints = n;
+    return n;
 }

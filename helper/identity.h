@@ -37,6 +37,7 @@
 
 #include "config.h"
 #include "ipc-proto.h"
+#include "metrics.h"
 #include "schedule.h"
 
 #define IDENTITY_OLD_MAX 4
@@ -103,6 +104,7 @@ struct identity {
     /* --- counters (no lock) --- */
     atomic_ulong signs_ok, signs_denied, signs_refused, signs_failed;
     atomic_ulong renewals_ok, renewals_failed;
+    struct metrics_id metrics; /* Prometheus counters (docs/METRICS.md) */
 };
 
 /* Load or create the identity's state (see above): migrate the layout of
@@ -176,6 +178,14 @@ enum tls_key_kind identity_key_kind(struct identity *id,
 int identity_sign(struct identity *id, const uint8_t gen[IPC_GENERATION_LEN],
                   uint32_t scheme, const uint8_t *msg, size_t len,
                   uint8_t *sig, size_t *siglen, bool *ret_retired);
+
+/* A snapshot for the metrics: gauges copied under the lock, counters by
+ * reference; the endpoints of its own verify list and of its [target]s
+ * go into eps (at most max_eps; their names borrowed from the
+ * configuration).  Returns how many endpoints were written. */
+size_t identity_metrics_view(struct identity *id, struct metrics_id_view *v,
+                             struct metrics_endpoint_view *eps,
+                             size_t max_eps);
 
 /* JSON object describing the identity (new reference). */
 json_t *identity_status(struct identity *id);

@@ -259,6 +259,15 @@ static int read_peer_groups(int fd, gid_t **ret, size_t *ret_n)
     return 0;
 }
 
+/* Monotonic nanoseconds, for the signing latency histogram. */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t mono_ms(void)
 {
     struct timespec ts;
@@ -325,6 +334,8 @@ static void accept_one(struct ipc_server *s, struct listener *l)
          * rather than refusing the new one: a process that hoards
          * connections cannot lock a service of the same uid out, and the
          * provider reconnects transparently if it was the service's. */
+        atomic_fetch_add(
+            &metrics_refusals[METRICS_REFUSAL_TOO_MANY_CONNECTIONS], 1);
         log_refusal(s, "uid %u has %u connections, the limit "
                        "(max-connections-per-uid); closed its least recently "
                        "used one (pid %d) to accept pid %d",
@@ -461,6 +472,8 @@ static struct identity *identity_for_peer(struct ipc_server *s,
     char msg[IPC_ERRMSG_MAX + 1];
 
     if (!id) {
+        atomic_fetch_add(&metrics_refusals[METRICS_REFUSAL_UNKNOWN_IDENTITY],
+                         1);
         log_refusal(s, "AUDIT refused identity=%.*s uid=%u gid=%u pid=%d "
                        "reason=unknown-identity",
                     (int)len, name, (unsigned)c->uid, (unsigned)c->gid,
@@ -482,6 +495,7 @@ static struct identity *identity_for_peer(struct ipc_server *s,
     }
     if (!ipc_peer_allowed(id, c->uid, c->gid, c->groups, c->n_groups)) {
         atomic_fetch_add(&id->signs_denied, 1);
+        metrics_sign(&id->metrics, METRICS_SIGN_DENIED, 0);
         log_refusal(s, "AUDIT refused identity=%s uid=%u gid=%u pid=%d "
                        "reason=not-on-allow-list%s",
                     id->cfg->name, (unsigned)c->uid, (unsigned)c->gid,
@@ -505,6 +519,7 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
     const char *why = NULL;
     char msg[IPC_ERRMSG_MAX + 1];
     bool retired = false;
+    uint64_t t0 = now_ns();
     int r = 0;
 
     if (ipc_parse_sign_req(body, &req) < 0)
@@ -517,6 +532,7 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
     if (tls_purpose_check(id->cfg->role, identity_key_kind(id, req.generation),
                           req.msg, req.msg_len, &why) < 0) {
         atomic_fetch_add(&id->signs_refused, 1);
+        metrics_sign(&id->metrics, METRICS_SIGN_PURPOSE, 0);
         log_refusal(s, "AUDIT refused identity=%s uid=%u pid=%d "
                        "reason=purpose input='%s' role=%s",
                     id->cfg->name, (unsigned)c->uid, (int)c->pid, why,
@@ -533,6 +549,7 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
     switch (r) {
     case 0:
         atomic_fetch_add(&id->signs_ok, 1);
+        metrics_sign(&id->metrics, METRICS_SIGN_OK, now_ns() - t0);
         if (retired)
             log_refusal(s, "Identity '%s': pid %d (uid %u) still signs with a "
                            "retired key generation; reload that service before "
@@ -544,10 +561,12 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
                                              retired ? IPC_NOTICE_RETIRED
                                                      : IPC_NOTICE_NONE));
     case -ENOKEY:
+        metrics_sign(&id->metrics, METRICS_SIGN_ERROR, 0);
         return reply_error(s, c, h, IPC_ERR_NOT_READY, 0,
                            "identity has no key yet");
     case -ESTALE:
         atomic_fetch_add(&id->signs_refused, 1);
+        metrics_sign(&id->metrics, METRICS_SIGN_STALE, 0);
         log_refusal(s, "Refused signing for identity '%s' to uid %u (pid %d): "
                        "the service holds a key generation that is no longer "
                        "current; reload it",
@@ -556,11 +575,13 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
                            "key generation is not current: reload the service");
     case -EINVAL:
         atomic_fetch_add(&id->signs_refused, 1);
+        metrics_sign(&id->metrics, METRICS_SIGN_ERROR, 0);
         snprintf(msg, sizeof(msg), "scheme %u does not fit this key",
                  (unsigned)req.scheme);
         return reply_error(s, c, h, IPC_ERR_SCHEME, 0, msg);
     default:
         atomic_fetch_add(&id->signs_failed, 1);
+        metrics_sign(&id->metrics, METRICS_SIGN_ERROR, 0);
         log_error("Signing for identity '%s' failed", id->cfg->name);
         return reply_error(s, c, h, IPC_ERR_INTERNAL, 0, "signing failed");
     }
@@ -769,6 +790,7 @@ static void conn_readable(struct ipc_server *s, struct conn *c)
         c->last_active = mono_ms();
         r = dispatch(s, c, (size_t)n);
         if (r == -EBADMSG) {
+            atomic_fetch_add(&metrics_refusals[METRICS_REFUSAL_BAD_FRAME], 1);
             log_refusal(s, "Malformed frame from pid %d uid %u; closing the "
                         "connection",
                         (int)c->pid, (unsigned)c->uid);

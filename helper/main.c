@@ -41,6 +41,8 @@
 #include "ipc-server.h"
 #include "log.h"
 #include "macro.h"
+#include "metrics-server.h"
+#include "metrics.h"
 #include "renew.h"
 
 #define SECURE_HEAP_SIZE (1u << 21) /* private keys live here (mlocked) */
@@ -55,8 +57,72 @@ struct daemon {
     struct ipc_server *ipc;
     struct http01 *http01;
     struct renewer *renewer;
+    struct metrics_server *metrics[2]; /* TCP, Unix */
     time_t started;
 };
+
+/* GET /metrics: a snapshot of every identity and CA (on the metrics
+ * server's thread). */
+#define METRICS_MAX_CAS 64
+static int metrics_collect(FILE *f, void *ud)
+{
+    struct daemon *d = ud;
+    const struct metrics_daemon_view dv = { .version = PACKAGE_VERSION,
+                                            .start_time = d->started,
+                                            .refusals = metrics_refusals };
+    struct metrics_ca_view cas[METRICS_MAX_CAS];
+    _cleanup_free_ struct metrics_id_view *v = NULL;
+    _cleanup_free_ struct metrics_endpoint_view *eps = NULL;
+    size_t n_eps = 0, used = 0, n_cas;
+
+    for (size_t i = 0; i < d->n_ids; i++) {
+        const struct cfg_identity *c = d->ids[i].cfg;
+
+        n_eps += c->n_verify_endpoints;
+        for (size_t t = 0; t < c->n_targets; t++)
+            n_eps += c->targets[t].n_verify;
+    }
+    v = calloc(d->n_ids ? d->n_ids : 1, sizeof(*v));
+    eps = calloc(n_eps ? n_eps : 1, sizeof(*eps));
+    if (!v || !eps)
+        return -ENOMEM;
+    for (size_t i = 0; i < d->n_ids; i++)
+        used += identity_metrics_view(&d->ids[i], &v[i], eps + used,
+                                      n_eps - used);
+    n_cas = renewer_ca_views(d->renewer, cas, ELEMENTSOF(cas));
+    return metrics_render(f, time(NULL), &dv, v, d->n_ids, cas, n_cas);
+}
+
+/* The metrics endpoints the configuration asks for. */
+static int metrics_start(struct daemon *d)
+{
+    const char *spec[2] = { d->cfg->metrics_listen, d->cfg->metrics_socket };
+    char err[256];
+
+    for (int i = 0; i < 2; i++) {
+        int fd, r;
+
+        if (!spec[i])
+            continue;
+        fd = i == 0 ? metrics_listen_tcp(spec[i], err, sizeof(err))
+                    : metrics_listen_unix(spec[i], 0600, err, sizeof(err));
+        if (fd < 0) {
+            log_error("Cannot serve the metrics: %s", err);
+            return fd;
+        }
+        r = metrics_server_start(fd, metrics_collect, d, &d->metrics[i], err,
+                                 sizeof(err));
+        if (r < 0) {
+            log_error("Cannot serve the metrics on %s: %s", spec[i], err);
+            return r;
+        }
+        if (i == 0)
+            log_info("Metrics at http://%s/metrics", spec[i]);
+        else
+            log_info("Metrics on the Unix socket %s (GET /metrics)", spec[i]);
+    }
+    return 0;
+}
 
 /* jansson's free hook does not get the size: wipe what malloc says the
  * block holds, so JSON that carried a secret (a decrypted provisioner key,
@@ -463,10 +529,16 @@ int main(int argc, char **argv)
         log_error_errno(r, "Cannot start the renewal engine");
         goto out;
     }
+    r = metrics_start(&d);
+    if (r < 0)
+        goto out;
     r = run(&d);
 out:
     /* A worker left running may still use the identities: then they are not
      * freed (the process is about to exit anyway). */
+    /* the metrics read the identities and the engine: stop them first */
+    metrics_server_stop(d.metrics[0]);
+    metrics_server_stop(d.metrics[1]);
     worker_gone = renewer_stop(d.renewer, 2000);
     ipc_server_free(d.ipc);
     if (worker_gone) {

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -28,45 +30,46 @@ struct metrics_server {
     void *userdata;
 };
 
-int metrics_listen_tcp(const char *spec, char *err, size_t errlen)
+int metrics_parse_listen(const char *spec, struct sockaddr_storage *ret,
+                         socklen_t *ret_len)
 {
     struct sockaddr_storage ss = { 0 };
-    socklen_t sl;
     char host[64];
     const char *colon, *h;
     size_t hl;
     char *end;
     unsigned long port;
-    int fd, one = 1;
 
     if (!spec || !*spec)
-        goto bad;
+        return -EINVAL;
     colon = strrchr(spec, ':');
     if (!colon || colon == spec)
-        goto bad;
+        return -EINVAL;
     h = spec;
     hl = (size_t)(colon - spec);
     if (h[0] == '[') {
         if (hl < 3 || h[hl - 1] != ']')
-            goto bad;
+            return -EINVAL;
         h++;
         hl -= 2;
     }
     if (hl >= sizeof(host))
-        goto bad;
+        return -EINVAL;
     memcpy(host, h, hl);
     host[hl] = '\0';
+    if (colon[1] < '1' || colon[1] > '9')
+        return -EINVAL;
     errno = 0;
     port = strtoul(colon + 1, &end, 10);
-    if (errno || *end || colon[1] < '1' || colon[1] > '9' || port > 65535)
-        goto bad;
+    if (errno || *end || port > 65535)
+        return -EINVAL;
     if (spec[0] != '[' &&
         inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
         struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 
         in->sin_family = AF_INET;
         in->sin_port = htons((uint16_t)port);
-        sl = sizeof(*in);
+        *ret_len = sizeof(*in);
     } else if (spec[0] == '[' &&
                inet_pton(AF_INET6, host,
                          &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
@@ -74,9 +77,26 @@ int metrics_listen_tcp(const char *spec, char *err, size_t errlen)
 
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons((uint16_t)port);
-        sl = sizeof(*in6);
+        *ret_len = sizeof(*in6);
     } else {
-        goto bad;
+        return -EINVAL;
+    }
+    *ret = ss;
+    return 0;
+}
+
+int metrics_listen_tcp(const char *spec, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    int fd, one = 1;
+
+    if (metrics_parse_listen(spec, &ss, &sl) < 0) {
+        snprintf(err, errlen,
+                 "metrics-listen '%s': want ADDRESS:PORT with an IP address "
+                 "(\"127.0.0.1:9464\", \"[::1]:9464\")",
+                 spec ? spec : "");
+        return -EINVAL;
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
@@ -97,12 +117,45 @@ int metrics_listen_tcp(const char *spec, char *err, size_t errlen)
         return -e;
     }
     return fd;
-bad:
-    snprintf(err, errlen,
-             "metrics-listen '%s': want ADDRESS:PORT with an IP address "
-             "(\"127.0.0.1:9464\", \"[::1]:9464\")",
-             spec ? spec : "");
-    return -EINVAL;
+}
+
+int metrics_listen_unix(const char *path, mode_t mode, char *err,
+                        size_t errlen)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (!path || path[0] != '/' || strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "metrics-socket '%s': want an absolute path "
+                              "of at most %zu bytes",
+                 path ? path : "", sizeof(sa.sun_path) - 1);
+        return -EINVAL;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        int e = errno;
+
+        snprintf(err, errlen, "metrics-socket %s: socket: %s", path,
+                 strerror(e));
+        return -e;
+    }
+    {
+        struct stat st;
+
+        /* a stale socket of an earlier run goes; anything else stays */
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            (void)unlink(path);
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        chmod(path, mode) < 0 || listen(fd, 16) < 0) {
+        int e = errno;
+
+        snprintf(err, errlen, "metrics-socket %s: %s", path, strerror(e));
+        close(fd);
+        return -e;
+    }
+    return fd;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,

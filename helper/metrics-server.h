@@ -10,12 +10,24 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 struct metrics_server;
 
 /* Renders the exposition into f; -errno on failure (the scrape then gets
  * a 500).  Called on the server's thread. */
 typedef int (*metrics_collect_fn)(FILE *f, void *userdata);
+
+/* Parse "ADDR:PORT" (an IPv4 literal, or an IPv6 literal in brackets; port
+ * 1..65535 without a leading zero).  0 or -EINVAL. */
+int metrics_parse_listen(const char *spec, struct sockaddr_storage *ret,
+                         socklen_t *ret_len);
+
+/* Make a listening Unix stream socket at path (a stale socket file there is
+ * replaced) with that mode.  The fd or -errno, reason in err. */
+int metrics_listen_unix(const char *path, mode_t mode, char *err,
+                        size_t errlen);
 
 /* Make a listening TCP socket for "ADDR:PORT" ("127.0.0.1:9464",
  * "[::1]:9464"): an IP literal only, no name lookup.  Returns the fd or

@@ -8,6 +8,8 @@
 
 #include "metrics.h"
 
+_Atomic uint64_t metrics_refusals[METRICS_REFUSAL_MAX];
+
 static const double sign_bounds[METRICS_SIGN_NBUCKETS] = METRICS_SIGN_BUCKETS;
 static const double ca_bounds[METRICS_CA_NBUCKETS] = METRICS_CA_BUCKETS;
 

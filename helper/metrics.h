@@ -77,6 +77,7 @@ struct metrics_id {
     _Atomic uint64_t renewals[METRICS_METHOD_MAX][2]; /* [0] ok, [1] failed */
     _Atomic uint64_t errors[METRICS_REASON_MAX];
     _Atomic uint64_t delivery_failures;
+    _Atomic uint64_t verify_failures; /* the identity's own endpoints */
 };
 
 struct metrics_endpoint_view {
@@ -108,6 +109,10 @@ struct metrics_ca_view {
     int up; /* 1, 0, or -1 not probed yet */
     const struct metrics_hist *latency;
 };
+
+/* Refusals before any identity was involved (the signing socket bumps
+ * them; one set per process). */
+extern _Atomic uint64_t metrics_refusals[METRICS_REFUSAL_MAX];
 
 struct metrics_daemon_view {
     const char *version;

@@ -27,6 +27,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "macro.h"
+#include "metrics.h"
 #include "renew.h"
 #include "schedule.h"
 #include "sec.h"
@@ -77,6 +78,20 @@ struct renewer {
     pthread_mutex_t prov_lock;
     struct prov_entry *provs;
     size_t n_provs;
+
+    /* every CA the identities use (by URL): request latency and health */
+    struct ca_state *cas;
+    size_t n_cas;
+    pthread_t health;
+    bool health_started;
+    pthread_cond_t health_wake;
+};
+
+struct ca_state {
+    char *url;
+    char *root; /* the first identity's ca-root for this URL */
+    struct metrics_hist latency;
+    atomic_int up; /* 1, 0, -1 not probed yet */
 };
 
 /* A worker's connections: one step-ca handle per CA it talks to. */
@@ -108,6 +123,74 @@ static bool transient(int r)
            r == -EREMOTEIO || r == -EBUSY || r == -ENOMEM || r == -EAGAIN;
 }
 
+static struct ca_state *find_ca(struct renewer *r, const char *url)
+{
+    for (size_t i = 0; i < r->n_cas; i++)
+        if (strcmp(r->cas[i].url, url) == 0)
+            return &r->cas[i];
+    return NULL;
+}
+
+static struct metrics_hist *ca_latency(struct renewer *r, const char *url)
+{
+    struct ca_state *ca = find_ca(r, url);
+
+    return ca ? &ca->latency : NULL;
+}
+
+/* What a failed attempt counts as (docs/METRICS.md), from stepca.h's and
+ * acme.h's errors. */
+static enum metrics_reason reason_of(int r)
+{
+    switch (-r) {
+    case ETIMEDOUT:
+    case ECONNREFUSED:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ECONNRESET:
+    case ENXIO:
+    case EIO:
+    case EAGAIN:
+        return METRICS_REASON_CA_UNREACHABLE;
+    case EPERM:
+    case EKEYEXPIRED:
+    case EPROTONOSUPPORT:
+        return METRICS_REASON_TLS;
+    case EACCES:
+    case EREMOTEIO:
+    case EBUSY:
+    case EPROTO:
+    case ENOENT:
+        return METRICS_REASON_HTTP;
+    case EBADMSG:
+    case EMSGSIZE:
+        return METRICS_REASON_BAD_REPLY;
+    case ENOTUNIQ:
+    case EKEYREJECTED:
+    case ENOKEY:
+        return METRICS_REASON_CONFIG;
+    default:
+        return METRICS_REASON_INTERNAL;
+    }
+}
+
+static enum metrics_method method_of(const char *m)
+{
+    if (!m)
+        return METRICS_METHOD_MAX;
+    if (strcmp(m, "renew-mtls") == 0)
+        return METRICS_METHOD_MTLS;
+    if (strcmp(m, "renew-token") == 0)
+        return METRICS_METHOD_TOKEN;
+    if (strcmp(m, "rekey") == 0)
+        return METRICS_METHOD_REKEY;
+    if (strcmp(m, "jwk") == 0)
+        return METRICS_METHOD_JWK;
+    if (strcmp(m, "acme") == 0)
+        return METRICS_METHOD_ACME;
+    return METRICS_METHOD_MAX;
+}
+
 static struct stepca *worker_ca(struct worker_ctx *w,
                                 const struct cfg_identity *cfg, char *err,
                                 size_t errlen)
@@ -132,6 +215,7 @@ static struct stepca *worker_ca(struct worker_ctx *w,
         memmove(w->cas, w->cas + 1, (ELEMENTSOF(w->cas) - 1) * sizeof(w->cas[0]));
         w->n_cas--;
     }
+    stepca_set_latency(c, ca_latency(w->r, cfg->ca_url));
     w->cas[w->n_cas].ca_url = strdup(cfg->ca_url);
     w->cas[w->n_cas].ca_root = strdup(cfg->ca_root);
     w->cas[w->n_cas].c = c;
@@ -381,6 +465,7 @@ static bool deliver_implicit(struct identity *id, struct keygen *g)
                       cfg->name, err);
             pthread_mutex_lock(&id->lock);
             id->verify_state = -1;
+            atomic_fetch_add(&id->metrics.delivery_failures, 1);
             snprintf(id->last_error, sizeof(id->last_error), "reload: %s", err);
             pthread_mutex_unlock(&id->lock);
             return false;
@@ -427,6 +512,7 @@ static bool deliver_implicit(struct identity *id, struct keygen *g)
                 log_error("Identity '%s': %s", cfg->name, err);
             pthread_mutex_lock(&id->lock);
             id->verify_state = -1;
+            atomic_fetch_add(&id->metrics.verify_failures, 1);
             snprintf(id->last_error, sizeof(id->last_error),
                      "%s does not serve serial %s", cfg->verify_endpoints[i],
                      g->serial);
@@ -503,7 +589,8 @@ static void run_plan(struct worker_ctx *w, struct identity *id,
     const char *method = NULL, *what = sched_action_str(job->action);
     time_t now = time(NULL);
     int64_t lifetime;
-    bool valid, enrolling = job->action == RENEW_ENROLL;
+    bool valid, enrolling = job->action == RENEW_ENROLL, rejected = false;
+    enum metrics_method attempt = METRICS_METHOD_MAX;
     int r = -EIO;
 
     if (!g)
@@ -532,6 +619,7 @@ static void run_plan(struct worker_ctx *w, struct identity *id,
         if (valid && g->client_auth) {
             struct stepca_result res = { 0 };
 
+            attempt = METRICS_METHOD_MTLS;
             r = stepca_renew_mtls(c, g->leaf, g->chain, g->key, &res, err,
                                   sizeof(err));
             if (r == 0) {
@@ -547,6 +635,9 @@ static void run_plan(struct worker_ctx *w, struct identity *id,
         if (r < 0) {
             struct stepca_result res = { 0 };
 
+            if (attempt == METRICS_METHOD_MTLS) /* refused: counted */
+                metrics_renewal(&id->metrics, attempt, false);
+            attempt = METRICS_METHOD_TOKEN;
             r = stepca_renew_token(c, g->leaf, g->chain, g->key, &res, err2,
                                    sizeof(err2));
             if (r == 0) {
@@ -558,6 +649,7 @@ static void run_plan(struct worker_ctx *w, struct identity *id,
                 log_notice("Identity '%s': token renew refused (%s); enrolling "
                            "again",
                            cfg->name, err2);
+                metrics_renewal(&id->metrics, attempt, false);
                 enrolling = true;
             }
         }
@@ -566,6 +658,7 @@ static void run_plan(struct worker_ctx *w, struct identity *id,
         if (valid && g->client_auth) {
             struct stepca_result res = { 0 };
 
+            attempt = METRICS_METHOD_REKEY;
             r = stepca_rekey_mtls(c, g->leaf, g->chain, g->key, target->key, &res,
                                   err, sizeof(err));
             if (r == 0) {
@@ -577,12 +670,16 @@ static void run_plan(struct worker_ctx *w, struct identity *id,
         if (r < 0) {
             log_notice("Identity '%s': rekey %s; enrolling the new key",
                        cfg->name, valid ? "refused" : "needs a valid certificate");
+            if (attempt == METRICS_METHOD_REKEY)
+                metrics_renewal(&id->metrics, attempt, false);
             enrolling = true;
         }
     }
     if (enrolling) {
         what = job->action == RENEW_ENROLL ? "enrollment" : "re-enrollment";
         lifetime = cfg->lifetime_s;
+        attempt = cfg->enroll == CFG_ENROLL_JWK ? METRICS_METHOD_JWK
+                                                : METRICS_METHOD_ACME;
         r = enroll(w, id, target, &method, &pem, &len, err, sizeof(err));
         if (r < 0)
             goto fail;
@@ -592,9 +689,11 @@ static void run_plan(struct worker_ctx *w, struct identity *id,
     if (r < 0) {
         snprintf(err, sizeof(err), "the CA's certificate was not accepted: %s",
                  err2);
+        rejected = true;
         goto fail;
     }
     atomic_fetch_add(&id->renewals_ok, 1);
+    metrics_renewal(&id->metrics, method_of(method), true);
     deliver_after(id, target);
     goto out;
 fail:
@@ -610,6 +709,11 @@ fail:
             id->force_renew = true;
         pthread_mutex_unlock(&id->lock);
     }
+    if (attempt != METRICS_METHOD_MAX)
+        metrics_renewal(&id->metrics, rejected ? method_of(method) : attempt,
+                        false);
+    metrics_error(&id->metrics,
+                  rejected ? METRICS_REASON_REJECTED : reason_of(r));
     record_failure(id, g, r, what, err[0] ? err : "unknown error");
 out:
     free(pem);
@@ -760,6 +864,92 @@ static void *scheduler_main(void *arg)
 
 /* --- life cycle -------------------------------------------------------- */
 
+/* --- CA health ----------------------------------------------------------- */
+
+/* The CAs of the configuration, each once (by URL). */
+static int cas_init(struct renewer *r)
+{
+    r->cas = calloc(r->n_ids ? r->n_ids : 1, sizeof(*r->cas));
+    if (!r->cas)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_ids; i++) {
+        const struct cfg_identity *c = r->ids[i].cfg;
+        struct ca_state *ca;
+
+        if (find_ca(r, c->ca_url))
+            continue;
+        ca = &r->cas[r->n_cas];
+        ca->url = strdup(c->ca_url);
+        ca->root = strdup(c->ca_root);
+        if (!ca->url || !ca->root) {
+            free(ca->url);
+            free(ca->root);
+            return -ENOMEM;
+        }
+        atomic_init(&ca->up, -1);
+        r->n_cas++;
+    }
+    return 0;
+}
+
+/* GET /health of every CA, every ca-health-interval: the CA-availability
+ * metric, and one log line when a CA goes away or comes back. */
+static void *health_main(void *arg)
+{
+    struct renewer *r = arg;
+    struct stepca **h = calloc(r->n_cas ? r->n_cas : 1, sizeof(*h));
+    char err[512];
+
+    pthread_mutex_lock(&r->lock);
+    while (!r->stop) {
+        struct timespec ts;
+
+        pthread_mutex_unlock(&r->lock);
+        for (size_t i = 0; h && i < r->n_cas; i++) {
+            struct ca_state *ca = &r->cas[i];
+            int rc, was;
+
+            if (!h[i] && stepca_new(ca->url, ca->root, 10, &h[i]) < 0)
+                h[i] = NULL;
+            stepca_set_latency(h[i], &ca->latency);
+            rc = h[i] ? stepca_health(h[i], err, sizeof(err)) : -ENOMEM;
+            was = atomic_exchange(&ca->up, rc == 0);
+            if (rc < 0 && was != 0)
+                log_warning("CA %s is not healthy: %s", ca->url,
+                            h[i] ? err : "cannot set up a client");
+            else if (rc == 0 && was == 0)
+                log_notice("CA %s is healthy again", ca->url);
+        }
+        pthread_mutex_lock(&r->lock);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)r->cfg->ca_health_interval_s;
+        while (!r->stop &&
+               pthread_cond_timedwait(&r->health_wake, &r->lock, &ts) == 0)
+            ;
+    }
+    r->running--;
+    pthread_cond_broadcast(&r->ended);
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; h && i < r->n_cas; i++)
+        stepca_free(h[i]);
+    free(h);
+    return NULL;
+}
+
+size_t renewer_ca_views(struct renewer *r, struct metrics_ca_view *out,
+                        size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; r && i < r->n_cas && n < max; i++, n++)
+        out[n] = (struct metrics_ca_view){
+            .url = r->cas[i].url,
+            .up = atomic_load(&r->cas[i].up),
+            .latency = &r->cas[i].latency,
+        };
+    return n;
+}
+
 int renewer_start(const struct cfg *cfg, struct identity *ids, size_t n_ids,
                   struct http01 *responder, struct renewer **ret)
 {
@@ -776,7 +966,12 @@ int renewer_start(const struct cfg *cfg, struct identity *ids, size_t n_ids,
     r->queue = calloc(n_ids ? n_ids : 1, sizeof(*r->queue));
     r->workers = calloc(cfg->renew_workers ? cfg->renew_workers : 1,
                         sizeof(*r->workers));
-    if (!r->queue || !r->workers) {
+    if (!r->queue || !r->workers || cas_init(r) < 0) {
+        for (size_t i = 0; i < r->n_cas; i++) {
+            free(r->cas[i].url);
+            free(r->cas[i].root);
+        }
+        free(r->cas);
         free(r->queue);
         free(r->workers);
         free(r);
@@ -787,6 +982,7 @@ int renewer_start(const struct cfg *cfg, struct identity *ids, size_t n_ids,
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->wake, &ca);
+    pthread_cond_init(&r->health_wake, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&r->work, NULL);
     pthread_cond_init(&r->ended, NULL);
@@ -810,6 +1006,11 @@ int renewer_start(const struct cfg *cfg, struct identity *ids, size_t n_ids,
     if (e == 0) {
         r->sched_started = true;
         r->running++;
+        e = pthread_create(&r->health, NULL, health_main, r);
+        if (e == 0) {
+            r->health_started = true;
+            r->running++;
+        }
     }
     pthread_mutex_unlock(&r->lock);
     if (e != 0) {
@@ -854,6 +1055,7 @@ bool renewer_stop(struct renewer *r, long wait_ms)
     r->stop = true;
     pthread_cond_broadcast(&r->wake);
     pthread_cond_broadcast(&r->work);
+    pthread_cond_broadcast(&r->health_wake);
     while (r->running > 0)
         if (pthread_cond_timedwait(&r->ended, &r->lock, &ts) == ETIMEDOUT)
             break;
@@ -865,6 +1067,13 @@ bool renewer_stop(struct renewer *r, long wait_ms)
     }
     if (r->sched_started)
         pthread_join(r->sched, NULL);
+    if (r->health_started)
+        pthread_join(r->health, NULL);
+    for (size_t i = 0; i < r->n_cas; i++) {
+        free(r->cas[i].url);
+        free(r->cas[i].root);
+    }
+    free(r->cas);
     for (unsigned i = 0; i < r->n_workers; i++)
         pthread_join(r->workers[i], NULL);
     for (size_t i = 0; i < r->n_provs; i++) {
@@ -877,6 +1086,7 @@ bool renewer_stop(struct renewer *r, long wait_ms)
     free(r->queue);
     free(r->workers);
     pthread_cond_destroy(&r->wake);
+    pthread_cond_destroy(&r->health_wake);
     pthread_cond_destroy(&r->work);
     pthread_cond_destroy(&r->ended);
     pthread_mutex_destroy(&r->prov_lock);

@@ -40,4 +40,11 @@ bool renewer_stop(struct renewer *r, long wait_ms);
  * (shortcertctl renew/rotate). */
 void renewer_request(struct renewer *r, struct identity *id, bool rotate);
 
+/* The CAs' health and request latency, for the metrics (pointers into
+ * the engine: valid until renewer_stop()).  Returns how many were
+ * written. */
+struct metrics_ca_view;
+size_t renewer_ca_views(struct renewer *r, struct metrics_ca_view *out,
+                        size_t max);
+
 #endif

@@ -53,6 +53,7 @@
 #include "jws.h"
 #include "log.h"
 #include "macro.h"
+#include "metrics.h"
 #include "stepca.h"
 
 #define STEPCA_USER_AGENT "shortcertd (step-ca)"
@@ -115,6 +116,8 @@ struct stepca {
     const char *step;
     char *err;
     size_t errlen;
+    /* where request durations go (metrics), NULL: nowhere */
+    struct metrics_hist *latency;
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -1382,7 +1385,21 @@ static int request(struct stepca *c, CURL *h, const char *path,
     }
     if (!ok)
         return fail(c, -EINVAL, "libcurl refused the request setup");
-    cc = curl_easy_perform(h);
+    {
+        struct timespec t0, t1;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &t0);
+        cc = curl_easy_perform(h);
+        (void)clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (c->latency) {
+            static const double b[] = METRICS_CA_BUCKETS;
+            int64_t ns = ((int64_t)t1.tv_sec - t0.tv_sec) * 1000000000 +
+                         ((int64_t)t1.tv_nsec - t0.tv_nsec);
+
+            metrics_hist_observe(c->latency, b, METRICS_CA_NBUCKETS,
+                                 ns > 0 ? (uint64_t)ns : 0);
+        }
+    }
     /* Drop the borrowed body pointer: nothing may read it later. */
     if (body)
         (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
@@ -2027,6 +2044,34 @@ static int load_with_password(struct stepca *c, const char *name,
         return fail(c, r, "out of memory");
     e.kid = NULL;
     key = NULL;
+    return 0;
+}
+
+void stepca_set_latency(struct stepca *c, struct metrics_hist *h)
+{
+    if (c)
+        c->latency = h;
+}
+
+int stepca_health(struct stepca *c, char *err, size_t errlen)
+{
+    _cleanup_(jsonp) json_t *o = NULL;
+    const json_t *st;
+    int r;
+
+    if (!c)
+        return -EINVAL;
+    begin(c, "health", err, errlen);
+    r = request(c, c->keep, "/health", NULL, NULL);
+    if (r < 0)
+        return r;
+    if (c->status != 200)
+        return fail_http(c, "GET /health");
+    if (load_object(c->body, c->len, STEPCA_MAX_REPLY, &o) < 0 ||
+        !(st = json_object_get(o, "status")) || !json_is_string(st) ||
+        strcmp(json_string_value(st), "ok") != 0)
+        return fail(c, -EBADMSG, "GET /health: HTTP 200 but not "
+                                 "{\"status\":\"ok\"}");
     return 0;
 }
 

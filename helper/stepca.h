@@ -109,6 +109,14 @@ int stepca_new(const char *ca_url, const char *ca_root_file, long timeout_s,
                struct stepca **ret);
 void stepca_free(struct stepca *c);
 
+/* Every request's duration also goes into h (metrics; NULL: none). */
+struct metrics_hist;
+void stepca_set_latency(struct stepca *c, struct metrics_hist *h);
+
+/* GET /health: 0 when the CA answers 200 {"status":"ok"}; otherwise the
+ * errors below, reason in err. */
+int stepca_health(struct stepca *c, char *err, size_t errlen);
+
 /* POST /1.0/renew over mTLS with the current leaf (+ intermediates) and key.
  * The new certificate keeps the old one's key, names and lifetime (checked:
  * same key, same subject).  leaf, chain (may be NULL) and key are borrowed

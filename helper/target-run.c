@@ -215,6 +215,8 @@ static void record(struct identity *id, size_t i, struct keygen *g, bool ok,
             st->deliveries_ok++;
         else
             st->deliveries_failed++;
+        if (!ok)
+            atomic_fetch_add(&id->metrics.delivery_failures, 1);
         if (o) {
             st->action_failures += o->action_failures;
             st->verify_failures += o->verify_failures;

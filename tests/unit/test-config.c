@@ -257,6 +257,32 @@ static void t_paths(void)
     parse_bad("[identity a]\nref-file = /x/..\n", 2, "'ref-file' must name a file");
     parse_bad("[daemon]\nhttp01-listen = nope\n", 2, "invalid http01-listen 'nope'");
     parse_bad("[daemon]\nhttp01-listen = ::1:80\n", 2, "invalid http01-listen");
+    parse_bad("[daemon]\nmetrics-listen = localhost:9464\n", 2,
+              "invalid metrics-listen 'localhost:9464'");
+    parse_bad("[daemon]\nmetrics-listen = 127.0.0.1\n", 2,
+              "invalid metrics-listen");
+    parse_bad("[daemon]\nmetrics-listen = ::1:9464\n", 2,
+              "invalid metrics-listen");
+    parse_bad("[daemon]\nmetrics-socket = relative.sock\n", 2,
+              "metrics-socket");
+    parse_bad("[daemon]\nca-health-interval = 0s\n", 2,
+              "ca-health-interval must be at least 1s");
+    {
+        struct cfg *m = parse_ok("[daemon]\nmetrics-listen = [::1]:9464\n"
+                                 "metrics-socket = /run/x/metrics.sock\n"
+                                 "ca-health-interval = 5s\n" GOOD_ID);
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        CU_ASSERT_STRING_EQUAL(m->metrics_listen, "[::1]:9464");
+        CU_ASSERT_STRING_EQUAL(m->metrics_socket, "/run/x/metrics.sock");
+        CU_ASSERT_EQUAL(m->ca_health_interval_s, 5);
+        cfg_free(m);
+        m = parse_ok(GOOD_ID);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        CU_ASSERT_PTR_NULL(m->metrics_listen);
+        CU_ASSERT_EQUAL(m->ca_health_interval_s, 60);
+        cfg_free(m);
+    }
     /* one file spelled two ways */
     parse_bad(GOOD_ID "[identity b]\n"
                       "names = b.test\n"
