@@ -294,7 +294,7 @@ pgt_serial() {
 }
 
 
-# --- haproxy 2.6 as a peer (t-40, t-43): master-worker, 2 threads, the
+# --- haproxy 2.6 as a peer (t-40, t-43): master-worker, 4 threads, the
 # worker as haproxy, the worker's stats socket at DIR/admin.sock and the
 # master CLI at DIR/master.sock.
 
@@ -308,7 +308,7 @@ hp_start() {
 	cat >"$dir/haproxy.cfg" <<-EOC
 		global
 		    master-worker
-		    nbthread 2
+		    nbthread 4
 		    user haproxy
 		    group haproxy
 		    pidfile $dir/haproxy.pid

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# Delivery to an unmodified haproxy 2.6 in master-worker mode with 2
+# Delivery to an unmodified haproxy 2.6 in master-worker mode with 4
 # threads, serving a combined PEM (chain, then the key reference) through
 # the provider: shortcertd renews a 1-minute certificate (same key) about
 # every 12 s, writes the combined file and hot-swaps it into the running
@@ -33,11 +33,11 @@ workers() { hp_workers "$master"; }
 worker=$(workers)
 [[ $(wc -w <<<"$worker") == 1 ]] || fail "expected one worker, got: $worker"
 [[ $(ps -o user= -p "$worker") == haproxy ]] || fail "the worker runs as $(ps -o user= -p "$worker")"
-[[ $(ls /proc/"$worker"/task | wc -l) -ge 2 ]] || fail "the worker has fewer than 2 threads"
+[[ $(ls /proc/"$worker"/task | wc -l) -ge 4 ]] || fail "the worker has fewer than 4 threads"
 note "haproxy master $master, worker $worker ($(ls /proc/"$worker"/task | wc -l) threads)"
 
-note "client loop running while shortcertd renews and hot-swaps the certificate"
-loop() {
+note "3 concurrent client loops while shortcertd renews and hot-swaps the certificate"
+loop1() {
 	local end=$(($(date +%s) + $1)) v
 	while (($(date +%s) < end)); do
 		for v in tls1_3 tls1_2; do
@@ -49,11 +49,22 @@ loop() {
 		done
 	done
 }
+# handshakes in parallel land on different worker threads, each signing
+# through its own connection to shortcertd
+loop() {
+	local i
+	for i in 1 2 3; do loop1 "$1" & done
+	wait
+}
 load_through_renewals api 3 60 loop
 note "$ok handshakes ok, $bad failed; $(wc -l <<<"$renewed") renewals; serial runs seen by clients: $(awk '{print $3}' "$T/clients.log" | uniq | wc -l)"
 ((ok > 0)) || fail "no handshake succeeded"
 ((bad == 0)) || { grep FAIL "$T/clients.log" | head -5; fail "$bad handshakes failed during renewals"; }
 assert_serials_seen
+# the provider keeps one connection per thread: several threads signed
+conns=$(grep -c "Connection from pid $worker " "$H/run/$D.log" || true)
+note "the worker's threads opened $conns connections to shortcertd"
+((conns >= 2)) || fail "only $conns connection(s) from the worker: its threads did not sign in parallel"
 served=$(grep -c "Target 'haproxy' (identity 'api'): serves serial" "$H/run/$D.log" || true)
 note "shortcertd confirmed the new serial at haproxy $served times"
 ((served >= 3)) || fail "live verification did not confirm the hot swaps"
