@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Several successive renewals while an unmodified nginx (master + 2
-# workers as nobody) serves with the key reference and a client loop
+# workers as nobody) serves with the key reference (an Ed25519 key: the
+# other services' tests use EC and RSA) and a client loop
 # connects continuously: shortcertd writes the pair, signals nginx (SIGHUP
 # to the PID in its pidfile, read afresh each time), checks the live
 # endpoint serves the new certificate; no handshake fails, and the clients
@@ -11,12 +12,14 @@ D=$TNAME-shortcertd
 PORT=8450
 N=$T/nginx
 mkdir -p "$N"
-sc_config "$T/sc.conf" api "api.internal.test" "allow-users = nobody" "lifetime = 20s" \
+sc_config "$T/sc.conf" api "api.internal.test" "allow-users = nobody" "lifetime = 20s" "key-type = ed25519" \
 	"retry-floor = 1s" "enroll = jwk" "jwk-provisioner = $H_JWK_PROV" \
 	"jwk-password-file = $H_JWK_PASSWORD_FILE" "reload-pidfile = $N/nginx.pid" \
 	"verify-endpoint = 127.0.0.1:$PORT" "verify-sni = api.internal.test"
 sc_start "$D" "$T/sc.conf"
 sc_wait_file "$T/out/api.crt" || fail "no certificate"
+openssl x509 -in "$T/out/api.crt" -noout -text | contains "Public Key Algorithm: ED25519" ||
+	fail "the certificate is not Ed25519"
 sc_openssl_conf "$T/openssl.cnf" "$T/run/shortcert.sock"
 h_nginx_conf "$N" "$PORT" "$T/out/api.crt" "$T/out/api.ref" api.internal.test
 h_nginx_start "$TNAME-nginx" "$N" "$T/openssl.cnf" || fail "nginx did not start"

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-# Delivery to an unmodified PostgreSQL 15: the postmaster (as postgres)
-# loads ssl_cert_file = the chain and ssl_key_file = the key reference
+# Delivery to an unmodified PostgreSQL 15 with an RSA-3072 key: the
+# postmaster (as postgres) loads ssl_cert_file = the chain and ssl_key_file = the key reference
 # through the provider (OPENSSL_CONF in its environment).  shortcertd
 # renews a 1-minute certificate about every 12 s, writes the pair as
 # postgres:postgres 0600 (what postgres demands of a key file it owns),
@@ -16,8 +16,10 @@ PORT=$PG_PORT
 SNI=$PG_SNI
 pgt_init
 
+# An RSA-3072 key (the other services' tests use EC): PSS in TLS 1.3,
+# PKCS#1 or PSS in TLS 1.2, ECDHE only (ssl_ciphers).
 sc_config "$T/sc.conf" db "$SNI" "allow-users = postgres" \
-	"renew-at = 60%" "renew-jitter = 1%" "lifetime = 1m"
+	"renew-at = 60%" "renew-jitter = 1%" "lifetime = 1m" "key-type = rsa-3072"
 pgt_target db 0600 "verify-tries = 20"
 sc_start "$D" "$T/sc.conf"
 sc_wait_file "$PG/tls/server.ref" || fail "no key reference for postgres"
@@ -28,6 +30,8 @@ pgt_start "$PGN" "$T/openssl.cnf"
 pm=$(h_pid "$PGN")
 [[ $(head -1 "$PG/data/postmaster.pid") == "$pm" ]] || fail "postmaster.pid does not name $pm"
 note "postmaster $pm serves TLS with the key reference: $(pgt_serial)"
+openssl x509 -in "$PG/tls/server.crt" -noout -text | contains "Public-Key: (3072 bit)" ||
+	fail "the served certificate is not RSA-3072"
 
 note "client loop (psql verify-full, s_client -starttls postgres) while shortcertd renews"
 loop() {
