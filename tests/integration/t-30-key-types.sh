@@ -147,7 +147,12 @@ for t in "${types[@]}"; do
 		r12p=$(expect_sig "$port" "$host" RSA-PSS tls1_2 -sigalgs rsa_pss_rsae_sha384)
 		[[ $r12p == RSA-PSS/SHA384 ]] || fail "$id: TLS 1.2 PSS signed with $r12p"
 		note "$id: TLS 1.2 PSS: $r12p"
-		n=3
+		# finite-field DHE: only RSA keys sign DHE params (tls-purpose)
+		r12d=$(expect_sig "$port" "$host" RSA-PSS tls1_2 -cipher DHE-RSA-AES128-GCM-SHA256)
+		sclient "$port" "$host" -tls1_2 -cipher DHE-RSA-AES128-GCM-SHA256 |
+			contains "Server Temp Key: DH," || fail "$id: the DHE handshake used no DH key"
+		note "$id: TLS 1.2 DHE-RSA: $r12d"
+		n=5
 		note "$id: a static RSA key exchange (AES128-GCM-SHA256, TLS 1.2) fails clearly"
 		if h_ns timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername "$host" \
 			-tls1_2 -cipher AES128-GCM-SHA256 -CAfile "$H_CA_ROOT" -verify_return_error \
