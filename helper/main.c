@@ -49,6 +49,7 @@
 #define SECURE_HEAP_SIZE (1u << 21) /* private keys live here (mlocked) */
 #define STATUS_EVERY_S 30            /* STATUS= for systemctl status */
 #define REVOKE_REASON_CESSATION 5    /* RFC 5280 cessationOfOperation */
+#define RELOAD_PAUSE_MS 300          /* wait for running renewals */
 
 struct daemon {
     struct cfg *cfg;
@@ -68,7 +69,7 @@ struct daemon {
     size_t n_old_cfgs;
     int level_override; /* --log-level, -1 none */
     uint64_t watchdog_usec;
-    uint64_t last_ping_ms, last_status_ms;
+    uint64_t last_ping_ms, last_status_ms, last_retire_ms;
     bool watchdog_withheld;
     int epfd;
     struct ev_source sig_ev;
@@ -504,8 +505,10 @@ static int reload_config(struct daemon *d, char *err, size_t errlen)
             goto undo;
         }
     }
-    /* Quiesce the engine: nothing of it may use a setting we replace. */
-    r = renewer_pause(d->renewer, 10000);
+    /* Quiesce the engine: nothing of it may use a setting we replace.
+     * Briefly: signing waits meanwhile, and a provider gives up on a
+     * signature after 1 s by default. */
+    r = renewer_pause(d->renewer, RELOAD_PAUSE_MS);
     if (r < 0) {
         snprintf(err, errlen, "a renewal is in progress; reload again in a "
                               "moment");
@@ -652,7 +655,9 @@ static void *retire_main(void *arg)
     snprintf(aside, sizeof(aside), "%s/identities/.removed-%s-%s", j->state_dir,
              j->name, stamp);
     if (rename(id->dir, aside) == 0)
-        log_notice("AUDIT retired identity=%s state=%s", j->name, aside);
+        log_notice("AUDIT removed identity=%s state=%s (moved aside, keys "
+                   "kept)",
+                   j->name, aside);
     else
         log_error_errno(negerrno(), "Identity '%s' retired, but its state "
                                     "directory %s could not be moved aside",
@@ -864,7 +869,10 @@ static int run(struct daemon *d)
         watchdog_tick(d, now_ms);
         if (now_ms - d->last_status_ms >= STATUS_EVERY_S * 1000)
             notify_status(d);
-        retire_tick(d);
+        if (now_ms - d->last_retire_ms >= 1000) {
+            retire_tick(d);
+            d->last_retire_ms = now_ms;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
