@@ -1124,6 +1124,9 @@ int identity_accept_chain(struct identity *id, struct keygen *g,
     }
     leaf = NULL;
     chain = NULL;
+    /* Not delivered until the service files are written below: status
+     * (shortcertctl wait) must not say so in between. */
+    id->delivery_pending = true;
     if (!switching && had_cert)
         g->renewals++;
     g->issued_at = now;

@@ -639,8 +639,8 @@ static void *retire_main(void *arg)
         stepca_free(c);
         if (r == 0)
             log_notice("AUDIT revoked identity=%s serial=%s method=mtls "
-                       "reason=cessationOfOperation",
-                       j->name, serial);
+                       "reason=cessationOfOperation (serial %s in hex)",
+                       j->name, serial, g->serial);
         else
             log_error("Identity '%s': could not revoke its certificate (serial "
                       "%s) at %s: %s",

@@ -1856,6 +1856,7 @@ int stepca_revoke_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
 {
     _cleanup_(jsonp) json_t *o = NULL;
     _cleanup_(jsonp) json_t *rep = NULL;
+    char serial[80];
     BIGNUM *bn;
     char *dec;
     int r;
@@ -1873,8 +1874,7 @@ int stepca_revoke_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
         return fail(c, -ENOMEM, "out of memory");
     o = json_pack("{s:s,s:i,s:s,s:b}", "serial", dec, "reasonCode", reason_code,
                   "reason", reason ? reason : "", "passive", 1);
-    if (ret_serial && serial_len)
-        snprintf(ret_serial, serial_len, "%s", dec);
+    snprintf(serial, sizeof(serial), "%s", dec);
     OPENSSL_free(dec);
     r = mtls_post_json(c, leaf, chain, key, "/1.0/revoke", o);
     if (r < 0)
@@ -1885,6 +1885,8 @@ int stepca_revoke_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
     if (!rep || !json_is_string(json_object_get(rep, "status")) ||
         strcmp(json_string_value(json_object_get(rep, "status")), "ok") != 0)
         return fail(c, -EBADMSG, "POST /1.0/revoke: HTTP 200 but not {\"status\":\"ok\"}");
+    if (ret_serial && serial_len)
+        snprintf(ret_serial, serial_len, "%s", serial);
     return 0;
 }
 

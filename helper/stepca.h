@@ -146,8 +146,8 @@ int stepca_rekey_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
 
 /* POST /1.0/revoke over mTLS with the certificate itself: a passive
  * revocation (step-ca stops renewing it; no CRL/OCSP) with reason_code
- * (RFC 5280 CRLReason, 5 = cessationOfOperation).  The serial sent, in
- * decimal, goes to ret_serial.  0 when step-ca answers {"status":"ok"}. */
+ * (RFC 5280 CRLReason, 5 = cessationOfOperation).  0 when step-ca answers
+ * {"status":"ok"}; then the serial revoked, in decimal, is in ret_serial. */
 int stepca_revoke_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
                        EVP_PKEY *key, int reason_code, const char *reason,
                        char *ret_serial, size_t serial_len, char *err,

@@ -146,6 +146,23 @@ H_WAIT_TRIES=600 H_WAIT_SLEEP=0.1 h_wait bash -c "(( \$(grep -c 'AUDIT renewed i
 	fail "c is not renewed after the refused reload"
 ok_now=$(count ok)
 h_wait bash -c "(( \$(grep -c '^ok\$' '$T/handshakes') > $ok_now ))" || fail "b stopped signing"
+
+note "c's lifetime changes (20s -> 40s): applied, c is re-enrolled with it"
+span() {
+	local s e
+	s=$(date -d "$(openssl x509 -in "$1" -noout -startdate | cut -d= -f2)" +%s)
+	e=$(date -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s)
+	echo $((e - s))
+}
+(($(span "$T/out/c.crt") < 40)) || fail "c's certificate already spans $(span "$T/out/c.crt")s"
+{ daemon; ident b "lifetime = 10m"; ident c "lifetime = 40s" "renew-jitter = 0%"; } >"$T/sc.conf"
+out=$(ctl reload) || fail "reload with c changed: $out"
+[[ $out == *"0 added, 1 changed, 0 removed, 1 unchanged"* ]] || fail "c's change was not seen: $out"
+c_long() { (($(span "$T/out/c.crt") >= 40)); }
+H_WAIT_TRIES=300 H_WAIT_SLEEP=0.1 h_wait c_long ||
+	fail "c was not re-issued with its new lifetime (spans $(span "$T/out/c.crt")s)"
+note "c's certificate now spans $(span "$T/out/c.crt")s"
+[[ $(field b serial) == "$b_serial" ]] || fail "b changed with c's change"
 touch "$T/stop"
 h_wait bash -c "! kill -0 $(h_pid "$TNAME-clients")" || true
 ok=$(count ok) bad=$(count bad)
