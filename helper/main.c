@@ -443,7 +443,8 @@ static int publish_tables(struct daemon *d)
     if (!all)
         return -ENOMEM;
     memcpy(all, d->ids, d->n_ids * sizeof(*all));
-    memcpy(all + d->n_ids, d->gone, d->n_gone * sizeof(*all));
+    if (d->n_gone) /* gone is NULL until a reload removed one */
+        memcpy(all + d->n_ids, d->gone, d->n_gone * sizeof(*all));
     return ipc_server_set_identities(d->ipc, d->cfg, all, d->n_ids + d->n_gone);
 }
 
@@ -484,7 +485,8 @@ static int reload_config(struct daemon *d, char *err, size_t errlen)
     }
     d->old_cfgs = nold;
     memcpy(pool, d->ids, d->n_ids * sizeof(*pool));
-    memcpy(ngone, d->gone, d->n_gone * sizeof(*ngone));
+    if (d->n_gone)
+        memcpy(ngone, d->gone, d->n_gone * sizeof(*ngone));
     for (size_t i = 0; i < nc->n_ids; i++) {
         const struct cfg_identity *ic = &nc->ids[i];
 
