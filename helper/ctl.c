@@ -198,6 +198,9 @@ static int print_status(json_t *root, bool as_json)
             printf("  NOT DELIVERED: the service files are not up to date\n");
         if (json_object_get(id, "last_error"))
             printf("  last error: %s\n", jstr(id, "last_error", ""));
+        if (json_object_get(id, "removed"))
+            printf("  REMOVED from the configuration: no longer renewed; "
+                   "retired once no service signed with it for retire-after\n");
         {
             json_t *tg = json_object_get(id, "targets"), *t;
             size_t ti;

@@ -84,6 +84,8 @@ out=$(as_user nobody "$BUILD/tests/integration/sc-sign" "$T/run/shortcert.sock" 
 h_wait grep -q "Identity 'a' was removed from the configuration but pid [0-9]* (uid 65534) still uses it" "$log" ||
 	fail "no warning about a removed identity in use"
 [[ $(field a removed) =~ ^[0-9]+$ ]] || fail "status does not show a as removed"
+out=$(ctl status) || true
+contains "REMOVED from the configuration" <<<"$out" || fail "shortcertctl status does not show a as removed: $out"
 grep -q "AUDIT \(issued\|renewed\|rekeyed\) identity=a " <(sed -n '/reloaded: 1 added/,$p' "$log") &&
 	fail "a removed identity was renewed"
 
