@@ -44,6 +44,7 @@
 #include "metrics-server.h"
 #include "metrics.h"
 #include "renew.h"
+#include "schedule.h"
 #include "stepca.h"
 
 #define SECURE_HEAP_SIZE (1u << 21) /* private keys live here (mlocked) */
@@ -372,17 +373,16 @@ static void notify_status(struct daemon *d)
  * us.  The event loop being alive is implied by our running here. */
 static void watchdog_tick(struct daemon *d, uint64_t now_ms)
 {
-    int64_t age, limit;
     struct timespec ts;
+    int64_t age;
+    int w;
 
-    if (!d->watchdog_usec || now_ms - d->last_ping_ms < d->watchdog_usec / 2000)
-        return;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    age = (int64_t)ts.tv_sec - renewer_heartbeat(d->renewer);
-    limit = (int64_t)(d->watchdog_usec / 1000000);
-    if (limit < 3)
-        limit = 3;
-    if (d->renewer && age > limit) {
+    age = d->renewer ? (int64_t)ts.tv_sec - renewer_heartbeat(d->renewer) : 0;
+    w = sched_watchdog(d->watchdog_usec, now_ms - d->last_ping_ms, age);
+    if (w == 0)
+        return;
+    if (w < 0) {
         if (!d->watchdog_withheld)
             log_error("The renewal scheduler has not run for %llds; withholding "
                       "the watchdog ping",
