@@ -1056,6 +1056,7 @@ int renewer_start(const struct cfg *cfg, struct identity **ids, size_t n_ids,
             free(w);
             break;
         }
+        (void)pthread_setname_np(r->workers[r->n_workers], "sc-renew");
         r->n_workers++;
         r->running++;
     }
@@ -1063,10 +1064,13 @@ int renewer_start(const struct cfg *cfg, struct identity **ids, size_t n_ids,
     if (e == 0) {
         r->sched_started = true;
         r->running++;
+        /* named for ps -L, gdb (and t-62, which stops this one alone) */
+        (void)pthread_setname_np(r->sched, "sc-scheduler");
         e = pthread_create(&r->health, NULL, health_main, r);
         if (e == 0) {
             r->health_started = true;
             r->running++;
+            (void)pthread_setname_np(r->health, "sc-ca-health");
         }
     }
     pthread_mutex_unlock(&r->lock);
