@@ -397,6 +397,46 @@ static void watchdog_tick(struct daemon *d, uint64_t now_ms)
 
 /* --- configuration reload ----------------------------------------------- */
 
+/* Names of identities whose retirement (revocation, moving the state
+ * directory aside) runs on its own thread: not to be configured again
+ * until it is done.  Static: such a thread may outlive run(). */
+#define RETIRING_MAX 64
+static pthread_mutex_t retiring_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *retiring[RETIRING_MAX];
+
+/* Add (name) or, with done, remove one.  false: no room (add). */
+static bool retiring_mark(const char *name, bool done)
+{
+    bool ok = done;
+
+    pthread_mutex_lock(&retiring_lock);
+    for (size_t i = 0; i < RETIRING_MAX; i++) {
+        if (done && retiring[i] && strcmp(retiring[i], name) == 0) {
+            free(retiring[i]);
+            retiring[i] = NULL;
+            break;
+        }
+        if (!done && !retiring[i]) {
+            retiring[i] = strdup(name);
+            ok = retiring[i] != NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&retiring_lock);
+    return ok;
+}
+
+static bool retiring_has(const char *name)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&retiring_lock);
+    for (size_t i = 0; i < RETIRING_MAX && !found; i++)
+        found = retiring[i] && strcmp(retiring[i], name) == 0;
+    pthread_mutex_unlock(&retiring_lock);
+    return found;
+}
+
 static bool cfg_owns(const struct cfg *c, const struct cfg_identity *ic)
 {
     return c->n_ids && ic >= c->ids && ic < c->ids + c->n_ids;
@@ -495,6 +535,13 @@ static int reload_config(struct daemon *d, char *err, size_t errlen)
             nids[i] = take_by_name(ngone, &n_ngone, ic->name);
         if (nids[i])
             continue;
+        if (retiring_has(ic->name)) {
+            r = -EBUSY;
+            snprintf(err, errlen, "identity '%s' is being retired (revoked, "
+                                  "its state moved aside); reload again in a "
+                                  "moment", ic->name);
+            goto undo;
+        }
         nids[i] = calloc(1, sizeof(**nids));
         r = nids[i] ? identity_init(nids[i], ic, nc->state_dir) : -ENOMEM;
         if (r < 0) {
@@ -666,6 +713,7 @@ static void *retire_main(void *arg)
                         j->name, id->dir);
     identity_done(id);
     free(id);
+    retiring_mark(j->name, true);
     free(j->name);
     free(j->ca_url);
     free(j->ca_root);
@@ -708,7 +756,8 @@ static void retire_tick(struct daemon *d)
         j->ca_root = strdup(id->cfg->ca_root);
         j->state_dir = strdup(d->cfg->state_dir);
         j->revoke = id->cfg->revoke_on_remove;
-        if (!j->name || !j->ca_url || !j->ca_root || !j->state_dir) {
+        if (!j->name || !j->ca_url || !j->ca_root || !j->state_dir ||
+            !retiring_mark(j->name, false)) { /* full: at the next tick */
             free(j->name);
             free(j->ca_url);
             free(j->ca_root);
