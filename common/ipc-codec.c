@@ -166,7 +166,7 @@ int ipc_build_ident_req(uint8_t *buf, size_t cap, uint16_t version,
     struct wbuf w = frame_begin(buf, cap);
 
     if ((type != IPC_REQ_RENEW && type != IPC_REQ_ROTATE &&
-         type != IPC_REQ_FETCH) ||
+         type != IPC_REQ_FETCH && type != IPC_REQ_RELOAD) ||
         !ipc_identity_valid(name, len))
         return -EINVAL;
     put_blob(&w, name, len);

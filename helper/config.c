@@ -67,6 +67,7 @@ enum val_type {
     V_SIGNAL,   /* HUP, SIGHUP, USR1, ... */
     V_ARGV,     /* one argument per line, in order */
     V_ENDPOINTS,/* host:port list */
+    V_BOOL,     /* yes/no, true/false, on/off, 1/0 */
 };
 
 #define K_LIST 0x1     /* may be repeated; values accumulate */
@@ -99,6 +100,7 @@ static const struct cfg_key cfg_keys[] = {
     { "metrics-listen", V_STRING, SEC_DAEMON, 0, DM(metrics_listen) },
     { "metrics-socket", V_PATH, SEC_DAEMON, 0, DM(metrics_socket) },
     { "ca-health-interval", V_DURATION, SEC_DAEMON, 0, DM(ca_health_interval_s) },
+    { "retire-after", V_DURATION, SEC_DAEMON, 0, DM(retire_after_s) },
 
     { "names", V_NAMES, IDSEC, K_LIST | K_NODEFAULT, ID(names) },
     { "role", V_ROLE, IDSEC, 0, ID(role) },
@@ -137,6 +139,7 @@ static const struct cfg_key cfg_keys[] = {
     { "verify-endpoint", V_ENDPOINTS, IDSEC, K_LIST | K_NODEFAULT, ID(verify_endpoints) },
     { "verify-sni", V_STRING, IDSEC, K_NODEFAULT, ID(verify_sni) },
     { "verify-timeout", V_DURATION, IDSEC, 0, ID(verify_timeout_s) },
+    { "revoke-on-remove", V_BOOL, IDSEC, 0, ID(revoke_on_remove) },
 };
 
 #define N_KEYS ELEMENTSOF(cfg_keys)
@@ -765,6 +768,18 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
     case V_KEYTYPES:
         *(unsigned *)dst = 0; /* the list replaces, never adds to, a set */
         return for_each_item(ps, k->name, value, add_key_type, dst);
+    case V_BOOL:
+        if (!strcmp(value, "yes") || !strcmp(value, "true") ||
+            !strcmp(value, "on") || !strcmp(value, "1"))
+            *(bool *)dst = true;
+        else if (!strcmp(value, "no") || !strcmp(value, "false") ||
+                 !strcmp(value, "off") || !strcmp(value, "0"))
+            *(bool *)dst = false;
+        else
+            return perr(ps, ps->line,
+                        "invalid value '%s' for '%s': expected yes or no",
+                        value, k->name), -EINVAL;
+        return 0;
     case V_ENROLL:
         if (strcmp(value, "acme") == 0)
             *(enum cfg_enroll *)dst = CFG_ENROLL_ACME;
@@ -1185,6 +1200,9 @@ static int apply_defaults(struct pstate *ps, struct pid_entry *e)
         case V_SIGNAL:
             *(int *)dst = *(const int *)src;
             break;
+        case V_BOOL:
+            *(bool *)dst = *(const bool *)src;
+            break;
         case V_NAMES:
         case V_SOCKNAME:
         case V_ARGV:      /* K_NODEFAULT */
@@ -1522,6 +1540,7 @@ int cfg_parse_buffer(const char *path, const char *text, size_t len,
     c->admin_gid = (gid_t)-1;
     c->renew_workers = 4;
     c->ca_health_interval_s = 60;
+    c->retire_after_s = 600;
     ps.cfg = c;
 
     line = ini_parse_stream(reader, &ps, handler, &ps);
@@ -1710,6 +1729,7 @@ void cfg_dump(const struct cfg *c, FILE *f)
         fprintf(f, "metrics-socket = %s\n", c->metrics_socket);
     fprintf(f, "ca-health-interval = %llds\n",
             (long long)c->ca_health_interval_s);
+    fprintf(f, "retire-after = %llds\n", (long long)c->retire_after_s);
     {
         static const char *const lv[] = { [LOG_ERR] = "error",
                                            [LOG_WARNING] = "warning",
@@ -1757,4 +1777,170 @@ void cfg_dump(const struct cfg *c, FILE *f)
     for (size_t i = 0; i < c->n_ids; i++)
         for (size_t j = 0; j < c->ids[i].n_targets; j++)
             cfg_target_dump(&c->ids[i].targets[j], f);
+}
+
+/* --- reload ------------------------------------------------------------ */
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strv_eq(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_eq(a[i], b[i]))
+            return false;
+    return true;
+}
+
+static bool output_eq(const struct cfg_output *a, const struct cfg_output *b)
+{
+    return str_eq(a->path, b->path) && a->uid == b->uid && a->gid == b->gid &&
+           a->mode == b->mode;
+}
+
+/* [target]s: what cfg_target_dump() prints, and what it does not. */
+static bool target_eq(const struct cfg_target *a, const struct cfg_target *b)
+{
+    _cleanup_free_ char *da = NULL, *db = NULL;
+    size_t la = 0, lb = 0;
+    FILE *f;
+    bool eq;
+
+    if (a->action_timeout_s != b->action_timeout_s ||
+        a->verify_timeout_s != b->verify_timeout_s ||
+        a->verify_tries != b->verify_tries || a->n_verify != b->n_verify)
+        return false;
+    for (size_t i = 0; i < a->n_verify; i++)
+        if (!str_eq(a->verify[i].text, b->verify[i].text) ||
+            !str_eq(a->verify[i].sni, b->verify[i].sni) ||
+            a->verify[i].starttls != b->verify[i].starttls)
+            return false;
+    f = open_memstream(&da, &la);
+    if (!f)
+        return false;
+    cfg_target_dump(a, f);
+    fclose(f);
+    f = open_memstream(&db, &lb);
+    if (!f)
+        return false;
+    cfg_target_dump(b, f);
+    fclose(f);
+    eq = la == lb && memcmp(da, db, la) == 0;
+    return eq;
+}
+
+bool cfg_identity_equal(const struct cfg_identity *a,
+                        const struct cfg_identity *b)
+{
+    if (!str_eq(a->name, b->name) ||
+        !strv_eq(a->names, a->n_names, b->names, b->n_names) ||
+        a->role != b->role || a->key_type != b->key_type ||
+        a->allowed_key_types != b->allowed_key_types ||
+        a->enroll != b->enroll || !str_eq(a->ca_url, b->ca_url) ||
+        !str_eq(a->ca_root, b->ca_root) ||
+        !str_eq(a->acme_provisioner, b->acme_provisioner) ||
+        a->lifetime_s != b->lifetime_s || !output_eq(&a->chain, &b->chain) ||
+        !output_eq(&a->ref, &b->ref) || a->n_allow_uids != b->n_allow_uids ||
+        a->n_allow_gids != b->n_allow_gids ||
+        (a->n_allow_uids &&
+         memcmp(a->allow_uids, b->allow_uids,
+                a->n_allow_uids * sizeof(*a->allow_uids)) != 0) ||
+        (a->n_allow_gids &&
+         memcmp(a->allow_gids, b->allow_gids,
+                a->n_allow_gids * sizeof(*a->allow_gids)) != 0) ||
+        !str_eq(a->jwk_provisioner, b->jwk_provisioner) ||
+        !str_eq(a->jwk_password_file, b->jwk_password_file) ||
+        !str_eq(a->jwk_password_credential, b->jwk_password_credential) ||
+        !str_eq(a->jwk_key_file, b->jwk_key_file) ||
+        a->renew_at_pm != b->renew_at_pm ||
+        a->renew_jitter_pm != b->renew_jitter_pm ||
+        a->retry_floor_s != b->retry_floor_s ||
+        a->retry_max_s != b->retry_max_s ||
+        a->rotate_every != b->rotate_every ||
+        a->rotate_after_s != b->rotate_after_s ||
+        a->rotate_grace_s != b->rotate_grace_s ||
+        !str_eq(a->reload_pidfile, b->reload_pidfile) ||
+        a->reload_signal != b->reload_signal ||
+        !strv_eq(a->reload_argv, a->n_reload_argv, b->reload_argv,
+                 b->n_reload_argv) ||
+        a->reload_timeout_s != b->reload_timeout_s ||
+        !strv_eq(a->verify_endpoints, a->n_verify_endpoints,
+                 b->verify_endpoints, b->n_verify_endpoints) ||
+        !str_eq(a->verify_sni, b->verify_sni) ||
+        a->verify_timeout_s != b->verify_timeout_s ||
+        a->revoke_on_remove != b->revoke_on_remove ||
+        a->n_targets != b->n_targets)
+        return false;
+    for (size_t i = 0; i < a->n_targets; i++)
+        if (!target_eq(&a->targets[i], &b->targets[i]))
+            return false;
+    return true;
+}
+
+int cfg_diff(const struct cfg *old, const struct cfg *new,
+             enum cfg_change *ret_new, bool *ret_removed, char *err,
+             size_t errlen)
+{
+    /* What the running daemon holds open or was built around. */
+    static const struct {
+        const char *key;
+        size_t off;
+        int kind; /* 0 string, 1 mode_t, 2 gid_t, 3 unsigned */
+    } fixed[] = {
+        { "state-dir", DM(state_dir), 0 },
+        { "socket", DM(socket_path), 0 },
+        { "abstract-socket", DM(abstract_socket), 0 },
+        { "socket-mode", DM(socket_mode), 1 },
+        { "socket-group", DM(socket_gid), 2 },
+        { "http01-listen", DM(http01_listen), 0 },
+        { "admin-socket", DM(admin_socket), 0 },
+        { "admin-group", DM(admin_gid), 2 },
+        { "renew-workers", DM(renew_workers), 3 },
+        { "metrics-listen", DM(metrics_listen), 0 },
+        { "metrics-socket", DM(metrics_socket), 0 },
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(fixed); i++) {
+        const char *a = (const char *)old + fixed[i].off;
+        const char *b = (const char *)new + fixed[i].off;
+        bool same;
+
+        switch (fixed[i].kind) {
+        case 0:
+            same = str_eq(*(char *const *)a, *(char *const *)b);
+            break;
+        case 1:
+            same = *(const mode_t *)a == *(const mode_t *)b;
+            break;
+        case 2:
+            same = *(const gid_t *)a == *(const gid_t *)b;
+            break;
+        default:
+            same = *(const unsigned *)a == *(const unsigned *)b;
+            break;
+        }
+        if (!same) {
+            snprintf(err, errlen,
+                     "%s: [daemon] %s changed; it cannot change while "
+                     "shortcertd runs (restart shortcertd to apply it)",
+                     new->path, fixed[i].key);
+            return -EINVAL;
+        }
+    }
+    for (size_t i = 0; i < new->n_ids; i++) {
+        const struct cfg_identity *o =
+            cfg_find_identity(old, new->ids[i].name, strlen(new->ids[i].name));
+
+        ret_new[i] = !o                               ? CFG_ADDED
+                     : cfg_identity_equal(o, &new->ids[i]) ? CFG_SAME
+                                                       : CFG_CHANGED;
+    }
+    for (size_t i = 0; i < old->n_ids; i++)
+        ret_removed[i] = !cfg_find_identity(new, old->ids[i].name,
+                                            strlen(old->ids[i].name));
+    return 0;
 }

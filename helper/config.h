@@ -113,6 +113,9 @@ struct cfg_identity {
     size_t n_verify_endpoints;
     char *verify_sni;
     int64_t verify_timeout_s;
+    /* revoke the certificate at the CA when the identity is retired after
+     * a reload removed it */
+    bool revoke_on_remove;
 
     /* further delivery targets ([target NAME] sections naming this
      * identity), in file order, after the implicit one above */
@@ -136,6 +139,9 @@ struct cfg {
     char *metrics_listen;  /* "ADDR:PORT" for GET /metrics, NULL = none */
     char *metrics_socket;  /* a Unix socket for GET /metrics, NULL = none */
     int64_t ca_health_interval_s; /* GET /health of each CA this often */
+    /* an identity removed by a reload is retired once no service signed
+     * with it for this long (or its certificate expired) */
+    int64_t retire_after_s;
     struct cfg_identity *ids;
     size_t n_ids;
 };
@@ -190,5 +196,26 @@ int cfg_parse_signal(const char *s);
 /* Lexical normalisation of an absolute path: no "//", ".", "..", or
  * trailing '/'.  Symlinks are not resolved. */
 int cfg_normalize_path(const char *in, char *out, size_t n);
+
+/* Reload: whether two identity sections mean the same (every setting,
+ * the [target]s naming it included; line numbers aside). */
+bool cfg_identity_equal(const struct cfg_identity *a,
+                        const struct cfg_identity *b);
+
+enum cfg_change {
+    CFG_SAME = 0, /* the identity's settings are unchanged */
+    CFG_CHANGED,  /* the identity exists but a setting changed */
+    CFG_ADDED,    /* a new identity */
+};
+
+/* Compare a new configuration with the running one.  -EINVAL with
+ * "path: [daemon] KEY changed; ..." in err when a daemon setting that
+ * cannot change at run time did (the sockets, state-dir, http01-listen,
+ * metrics endpoints, renew-workers, admin-group).  Otherwise 0, with
+ * ret_new[i] (new->n_ids entries) saying what identity i of new is, and
+ * ret_removed[j] (old->n_ids entries) whether identity j of old is gone. */
+int cfg_diff(const struct cfg *old, const struct cfg *new,
+             enum cfg_change *ret_new, bool *ret_removed, char *err,
+             size_t errlen);
 
 #endif

@@ -2,7 +2,7 @@
 /*
  * shortcertctl: operator and script interface to shortcertd.  status,
  * renew, rotate and wait talk to the daemon over its admin socket (root or
- * admin-group); check-config validates a configuration file without a
+ * admin-group; reload too); check-config validates a configuration file without a
  * daemon.
  */
 #include <getopt.h>
@@ -32,6 +32,9 @@ static void usage(FILE *f)
             "                      left, next renewal, last success, last error\n"
             "  renew NAME...       renew these identities' certificates now\n"
             "  rotate NAME...      give these identities new keys now (rekey)\n"
+            "  reload              make shortcertd re-read its configuration; a\n"
+            "                      bad one is refused (file:line printed, exit 1)\n"
+            "                      and the running one stays\n"
             "  wait NAME           block until NAME has a valid certificate (for a\n"
             "                      service's ExecStartPre=); see --timeout\n"
             "  check-config [FILE] validate a configuration file and exit\n"
@@ -79,6 +82,17 @@ static int connect_daemon(const char *where)
         close(fd);
         return e;
     }
+    return fd;
+}
+
+/* connect_daemon(), saying why it failed unless quiet. */
+static int connect_said(const char *sock, bool quiet)
+{
+    int fd = connect_daemon(sock);
+
+    if (fd < 0 && !quiet)
+        fprintf(stderr, "shortcertctl: cannot reach shortcertd at %s: %s\n",
+                sock, strerror(-fd));
     return fd;
 }
 
@@ -184,6 +198,9 @@ static int print_status(json_t *root, bool as_json)
             printf("  NOT DELIVERED: the service files are not up to date\n");
         if (json_object_get(id, "last_error"))
             printf("  last error: %s\n", jstr(id, "last_error", ""));
+        if (json_object_get(id, "removed"))
+            printf("  REMOVED from the configuration: no longer renewed; "
+                   "retired once no service signed with it for retire-after\n");
         {
             json_t *tg = json_object_get(id, "targets"), *t;
             size_t ti;
@@ -245,11 +262,8 @@ static json_t *fetch_status(const char *sock, bool quiet)
 
     if (!buf)
         return NULL;
-    fd = connect_daemon(sock);
+    fd = connect_said(sock, quiet);
     if (fd < 0) {
-        if (!quiet)
-            fprintf(stderr, "shortcertctl: cannot reach shortcertd at %s: %s\n",
-                    sock, strerror(-fd));
         free(buf);
         return NULL;
     }
@@ -304,7 +318,8 @@ static int cmd_status(const char *sock, bool as_json)
     return rc;
 }
 
-static int cmd_request(const char *sock, char **names, int n, bool rotate)
+/* renew/rotate NAME...; reload (its body names "config"). */
+static int cmd_request(const char *sock, char **names, int n, uint16_t type)
 {
     uint8_t *buf = malloc(IPC_FRAME_MAX + 1);
     struct ipc_hdr h;
@@ -321,10 +336,8 @@ static int cmd_request(const char *sock, char **names, int n, bool rotate)
             free(buf);
             return 2;
         }
-    fd = connect_daemon(sock);
+    fd = connect_said(sock, false);
     if (fd < 0) {
-        fprintf(stderr, "shortcertctl: cannot reach shortcertd at %s: %s\n", sock,
-                strerror(-fd));
         free(buf);
         return 1;
     }
@@ -333,7 +346,7 @@ static int cmd_request(const char *sock, char **names, int n, bool rotate)
 
         if (round_trip(fd, buf,
                        ipc_build_ident_req(buf, IPC_FRAME_MAX, IPC_VERSION_MAX, rid,
-                                           rotate ? IPC_REQ_ROTATE : IPC_REQ_RENEW,
+                                           type,
                                            names[i], strlen(names[i])),
                        rid, &h, &body) < 0) {
             rc = 1;
@@ -479,7 +492,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "status") == 0 && nargs == 0)
         return cmd_status(sock, as_json);
     if ((strcmp(cmd, "renew") == 0 || strcmp(cmd, "rotate") == 0) && nargs >= 1)
-        return cmd_request(sock, argv + optind + 1, nargs, cmd[1] == 'o');
+        return cmd_request(sock, argv + optind + 1, nargs,
+                           cmd[1] == 'o' ? IPC_REQ_ROTATE : IPC_REQ_RENEW);
+    if (strcmp(cmd, "reload") == 0 && nargs == 0)
+        return cmd_request(sock, (char *[]){ (char *)"config" }, 1,
+                           IPC_REQ_RELOAD);
     if (strcmp(cmd, "wait") == 0 && nargs == 1)
         return cmd_wait(sock, argv[optind + 1], timeout_s);
     if (strcmp(cmd, "check-config") == 0 && nargs <= 1)

@@ -992,6 +992,30 @@ void identity_done(struct identity *id)
     *id = (struct identity){ 0 };
 }
 
+void identity_reconfigure(struct identity *id, const struct cfg_identity *cfg)
+{
+    struct keygen *g;
+
+    pthread_mutex_lock(&id->lock);
+    if (id->cfg->n_targets != cfg->n_targets) {
+        free(id->targets); /* reallocated for the new list on first use */
+        id->targets = NULL;
+    }
+    id->cfg = cfg;
+    id->policy = (struct sched_policy){
+        .renew_at_pm = cfg->renew_at_pm,
+        .renew_jitter_pm = cfg->renew_jitter_pm,
+        .retry_floor_s = cfg->retry_floor_s,
+        .retry_max_s = cfg->retry_max_s,
+    };
+    schedule_locked(id);
+    g = keygen_ref(id->cur);
+    pthread_mutex_unlock(&id->lock);
+    if (g && g->leaf && time(NULL) < g->na)
+        delivery_result(id, write_service_files(id, g));
+    keygen_unref(g);
+}
+
 struct keygen *identity_current(struct identity *id)
 {
     struct keygen *g;
@@ -1100,6 +1124,9 @@ int identity_accept_chain(struct identity *id, struct keygen *g,
     }
     leaf = NULL;
     chain = NULL;
+    /* Not delivered until the service files are written below: status
+     * (shortcertctl wait) must not say so in between. */
+    id->delivery_pending = true;
     if (!switching && had_cert)
         g->renewals++;
     g->issued_at = now;
@@ -1410,6 +1437,11 @@ json_t *identity_status(struct identity *id)
     for (size_t i = 0; i < cfg->n_names; i++)
         json_array_append_new(names, json_string(cfg->names[i]));
     json_object_set_new(o, "name", json_string(cfg->name));
+    if (id->removed_at) {
+        json_object_set_new(o, "removed", json_integer((json_int_t)id->removed_at));
+        json_object_set_new(o, "last_signed",
+                            json_integer((json_int_t)atomic_load(&id->last_signed)));
+    }
     json_object_set_new(o, "role", json_string(cfg->role == TLS_ROLE_CLIENT
                                                    ? "client" : "server"));
     json_object_set_new(o, "names", names);

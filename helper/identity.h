@@ -105,6 +105,10 @@ struct identity {
     atomic_ulong signs_ok, signs_denied, signs_refused, signs_failed;
     atomic_ulong renewals_ok, renewals_failed;
     struct metrics_id metrics; /* Prometheus counters (docs/METRICS.md) */
+    /* --- configuration reload --- */
+    _Atomic int64_t last_signed; /* wall-clock s of the last signature */
+    time_t removed_at;     /* a reload removed it (event loop only) */
+    time_t removed_warned; /* last "still uses it" warning (event loop) */
 };
 
 /* Load or create the identity's state (see above): migrate the layout of
@@ -115,6 +119,13 @@ struct identity {
 int identity_init(struct identity *id, const struct cfg_identity *cfg,
                   const char *state_dir);
 void identity_done(struct identity *id);
+
+/* A reload changed the identity's settings (cfg is the new section of
+ * the same name): the schedule policy, the [target] state and the
+ * renewal time follow it; what renew keeps (names, lifetime, key type)
+ * is compared at the next plan as always; the service files are written
+ * again if their paths or modes changed.  Renewal engine paused. */
+void identity_reconfigure(struct identity *id, const struct cfg_identity *cfg);
 
 /* The key reference PEM of generation g (new string, free() it). */
 int identity_reference_pem(const struct identity *id, const struct keygen *g,

@@ -38,6 +38,7 @@
 #define GROUPS_MAX 65536
 #define REFUSAL_LOG_BURST 20  /* lines per window */
 #define REFUSAL_LOG_WINDOW 10 /* seconds */
+#define REMOVED_WARN_S 10     /* "removed but still used": once per this */
 
 struct listener {
     struct ev_source ev;
@@ -62,7 +63,7 @@ struct conn {
 
 struct ipc_server {
     const struct cfg *cfg;
-    struct identity *ids;
+    struct identity **ids; /* our own table */
     size_t n_ids;
     int epfd;
     struct listener listeners[3];
@@ -432,9 +433,9 @@ static struct identity *find_identity(struct ipc_server *s, const char *name,
                                       size_t len)
 {
     for (size_t i = 0; i < s->n_ids; i++)
-        if (strlen(s->ids[i].cfg->name) == len &&
-            memcmp(s->ids[i].cfg->name, name, len) == 0)
-            return &s->ids[i];
+        if (strlen(s->ids[i]->cfg->name) == len &&
+            memcmp(s->ids[i]->cfg->name, name, len) == 0)
+            return s->ids[i];
     return NULL;
 }
 
@@ -550,6 +551,15 @@ static int handle_sign(struct ipc_server *s, struct conn *c,
     case 0:
         atomic_fetch_add(&id->signs_ok, 1);
         metrics_sign(&id->metrics, METRICS_SIGN_OK, now_ns() - t0);
+        atomic_store(&id->last_signed, (int64_t)time(NULL));
+        if (id->removed_at && time(NULL) - id->removed_warned >= REMOVED_WARN_S) {
+            /* at most one line per identity per REMOVED_WARN_S */
+            id->removed_warned = time(NULL);
+            log_warning("Identity '%s' was removed from the configuration but "
+                        "pid %d (uid %u) still uses it; it is retired (and no "
+                        "longer signs) once unused for retire-after",
+                        id->cfg->name, (int)c->pid, (unsigned)c->uid);
+        }
         if (retired)
             log_refusal(s, "Identity '%s': pid %d (uid %u) still signs with a "
                            "retired key generation; reload that service before "
@@ -709,8 +719,9 @@ static int handle_request(struct ipc_server *s, struct conn *c,
     if (ipc_parse_ident_req(body, &name, &len) < 0)
         return -EBADMSG;
     id = find_identity(s, name, len);
-    if (!id) {
-        snprintf(msg, sizeof(msg), "no identity '%.*s'", (int)len, name);
+    if (!id || id->removed_at) {
+        snprintf(msg, sizeof(msg), "no identity '%.*s'%s", (int)len, name,
+                 id ? " (removed from the configuration)" : "");
         return reply_error(s, c, h, IPC_ERR_NO_IDENTITY, 0, msg);
     }
     log_notice("AUDIT %s-requested identity=%s uid=%u pid=%d",
@@ -720,6 +731,32 @@ static int handle_request(struct ipc_server *s, struct conn *c,
         s->hooks.request(s->hooks.ud, id, rotate);
     snprintf(msg, sizeof(msg), "%s of '%s' requested",
              rotate ? "key rotation" : "renewal", id->cfg->name);
+    return send_frame(s, c, ipc_build_ok_rep(s->tx, IPC_FRAME_MAX, h->version,
+                                             h->request_id, msg));
+}
+
+/* reload (trust boundary: admin socket, admin peers). */
+static int handle_reload(struct ipc_server *s, struct conn *c,
+                         const struct ipc_hdr *h, struct ipc_cur body)
+{
+    char err[CFG_ERR_MAX] = "", msg[IPC_ERRMSG_MAX + 1];
+    const char *name;
+    size_t len;
+    int r;
+
+    if (ipc_parse_ident_req(body, &name, &len) < 0 || len != 6 ||
+        memcmp(name, "config", 6) != 0)
+        return -EBADMSG;
+    log_notice("AUDIT reload-requested uid=%u pid=%d", (unsigned)c->uid,
+               (int)c->pid);
+    r = s->hooks.reload ? s->hooks.reload(s->hooks.ud, err, sizeof(err))
+                        : -EOPNOTSUPP;
+    if (r < 0) {
+        snprintf(msg, sizeof(msg), "%s",
+                 err[0] ? err : "configuration reload is not available");
+        return reply_error(s, c, h, IPC_ERR_BAD_REQUEST, 0, msg);
+    }
+    snprintf(msg, sizeof(msg), "%s", err[0] ? err : "configuration reloaded");
     return send_frame(s, c, ipc_build_ok_rep(s->tx, IPC_FRAME_MAX, h->version,
                                              h->request_id, msg));
 }
@@ -745,7 +782,7 @@ static int dispatch(struct ipc_server *s, struct conn *c, size_t n)
     if (!c->admin && h.type == IPC_REQ_FETCH)
         return handle_fetch(s, c, &h, body);
     if (c->admin && (h.type == IPC_REQ_STATUS || h.type == IPC_REQ_RENEW ||
-                     h.type == IPC_REQ_ROTATE)) {
+                     h.type == IPC_REQ_ROTATE || h.type == IPC_REQ_RELOAD)) {
         if (!admin_allowed(s, c)) {
             log_refusal(s, "AUDIT refused admin request uid=%u pid=%d: not root "
                            "or admin-group",
@@ -755,6 +792,8 @@ static int dispatch(struct ipc_server *s, struct conn *c, size_t n)
         }
         if (h.type == IPC_REQ_STATUS)
             return handle_status(s, c, &h, body);
+        if (h.type == IPC_REQ_RELOAD)
+            return handle_reload(s, c, &h, body);
         return handle_request(s, c, &h, body);
     }
     switch (h.type) {
@@ -833,7 +872,22 @@ bool ipc_server_handle(struct ipc_server *s, void *ptr, uint32_t events)
     return true;
 }
 
-int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
+int ipc_server_set_identities(struct ipc_server *s, const struct cfg *cfg,
+                              struct identity **ids, size_t n_ids)
+{
+    struct identity **nv = calloc(n_ids ? n_ids : 1, sizeof(*nv));
+
+    if (!nv)
+        return -ENOMEM;
+    memcpy(nv, ids, n_ids * sizeof(*ids));
+    free(s->ids);
+    s->ids = nv;
+    s->n_ids = n_ids;
+    s->cfg = cfg;
+    return 0;
+}
+
+int ipc_server_new(const struct cfg *cfg, struct identity **ids, size_t n_ids,
                    int epfd, const struct ipc_hooks *hooks, int *fds,
                    size_t n_fds, struct ipc_server **ret)
 {
@@ -842,10 +896,11 @@ int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
 
     if (!s)
         return -ENOMEM;
-    s->cfg = cfg;
-    s->ids = ids;
-    s->n_ids = n_ids;
     s->epfd = epfd;
+    if (ipc_server_set_identities(s, cfg, ids, n_ids) < 0) {
+        free(s);
+        return -ENOMEM;
+    }
     if (hooks)
         s->hooks = *hooks;
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -905,5 +960,6 @@ void ipc_server_free(struct ipc_server *s)
         (void)close(s->reserve_fd);
     free(s->rx);
     free(s->tx);
+    free(s->ids);
     free(s);
 }

@@ -23,6 +23,9 @@ struct ipc_hooks {
     char *(*status)(void *ud, uint32_t first, size_t max);
     /* Renew (rotate: rekey) an identity now. */
     void (*request)(void *ud, struct identity *id, bool rotate);
+    /* Re-read the configuration (shortcertctl reload).  0, or -errno
+     * with the reason (such as "file:line: what is wrong") in err. */
+    int (*reload)(void *ud, char *err, size_t errlen);
     void *ud;
 };
 
@@ -30,10 +33,16 @@ struct ipc_hooks {
  * abstract twin, the admin socket) and register them with epfd.  A socket
  * in fds (passed by systemd) whose address matches one of them is taken
  * (its slot in fds set to -1) instead of binding a new one. */
-int ipc_server_new(const struct cfg *cfg, struct identity *ids, size_t n_ids,
+int ipc_server_new(const struct cfg *cfg, struct identity **ids, size_t n_ids,
                    int epfd, const struct ipc_hooks *hooks, int *fds,
                    size_t n_fds, struct ipc_server **ret);
 void ipc_server_free(struct ipc_server *s);
+
+/* After a configuration reload: the identities that may sign (those a
+ * reload removed but that are not retired yet included; copied) and the
+ * new configuration (its daemon settings that can change at run time). */
+int ipc_server_set_identities(struct ipc_server *s, const struct cfg *cfg,
+                              struct identity **ids, size_t n_ids);
 
 /* Handle an epoll event whose data.ptr came from this server.  Returns
  * false if ptr is not one of ours. */

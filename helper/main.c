@@ -44,13 +44,34 @@
 #include "metrics-server.h"
 #include "metrics.h"
 #include "renew.h"
+#include "schedule.h"
+#include "stepca.h"
 
 #define SECURE_HEAP_SIZE (1u << 21) /* private keys live here (mlocked) */
+#define STATUS_EVERY_S 30            /* STATUS= for systemctl status */
+#define REVOKE_REASON_CESSATION 5    /* RFC 5280 cessationOfOperation */
+#define RELOAD_PAUSE_MS 300          /* wait for running renewals */
 
 struct daemon {
     struct cfg *cfg;
-    struct identity *ids;
+    /* Identities, each allocated once and kept across reloads while its
+     * section exists: ids (the configured ones, in file order) and gone
+     * (removed by a reload, still signing until retired).  The metrics
+     * thread reads both under tables_lock; the event loop changes them
+     * under it (write). */
+    struct identity **ids;
     size_t n_ids;
+    struct identity **gone;
+    size_t n_gone;
+    pthread_rwlock_t tables_lock;
+    /* configurations replaced by a reload, kept while an identity of
+     * "gone" still points into them */
+    struct cfg **old_cfgs;
+    size_t n_old_cfgs;
+    int level_override; /* --log-level, -1 none */
+    uint64_t watchdog_usec;
+    uint64_t last_ping_ms, last_status_ms, last_retire_ms;
+    bool watchdog_withheld;
     int epfd;
     struct ev_source sig_ev;
     int sigfd;
@@ -73,24 +94,35 @@ static int metrics_collect(FILE *f, void *ud)
     struct metrics_ca_view cas[METRICS_MAX_CAS];
     _cleanup_free_ struct metrics_id_view *v = NULL;
     _cleanup_free_ struct metrics_endpoint_view *eps = NULL;
-    size_t n_eps = 0, used = 0, n_cas;
+    size_t n_eps = 0, used = 0, n_cas, n;
+    int r;
 
-    for (size_t i = 0; i < d->n_ids; i++) {
-        const struct cfg_identity *c = d->ids[i].cfg;
+    /* The identities, and the engine's CA table, stay put while we look:
+     * a reload swaps them under the write lock. */
+    pthread_rwlock_rdlock(&d->tables_lock);
+    n = d->n_ids + d->n_gone;
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_identity *c =
+            (i < d->n_ids ? d->ids[i] : d->gone[i - d->n_ids])->cfg;
 
         n_eps += c->n_verify_endpoints;
         for (size_t t = 0; t < c->n_targets; t++)
             n_eps += c->targets[t].n_verify;
     }
-    v = calloc(d->n_ids ? d->n_ids : 1, sizeof(*v));
+    v = calloc(n ? n : 1, sizeof(*v));
     eps = calloc(n_eps ? n_eps : 1, sizeof(*eps));
-    if (!v || !eps)
+    if (!v || !eps) {
+        pthread_rwlock_unlock(&d->tables_lock);
         return -ENOMEM;
-    for (size_t i = 0; i < d->n_ids; i++)
-        used += identity_metrics_view(&d->ids[i], &v[i], eps + used,
-                                      n_eps - used);
+    }
+    for (size_t i = 0; i < n; i++)
+        used += identity_metrics_view(
+            i < d->n_ids ? d->ids[i] : d->gone[i - d->n_ids], &v[i],
+            eps + used, n_eps - used);
     n_cas = renewer_ca_views(d->renewer, cas, ELEMENTSOF(cas));
-    return metrics_render(f, time(NULL), &dv, v, d->n_ids, cas, n_cas);
+    r = metrics_render(f, time(NULL), &dv, v, n, cas, n_cas);
+    pthread_rwlock_unlock(&d->tables_lock);
+    return r;
 }
 
 /* The metrics endpoints the configuration asks for. */
@@ -206,9 +238,11 @@ static char *status_json(void *ud, uint32_t first, size_t max)
     json_object_set_new(root, "pid", json_integer(getpid()));
     json_object_set_new(root, "config", json_string(d->cfg->path));
     json_object_set_new(root, "started", json_integer((json_int_t)d->started));
-    json_object_set_new(root, "identities_total", json_integer((json_int_t)d->n_ids));
-    for (i = first; i < d->n_ids; i++) {
-        json_t *o = identity_status(&d->ids[i]);
+    json_object_set_new(root, "identities_total",
+                        json_integer((json_int_t)(d->n_ids + d->n_gone)));
+    for (i = first; i < d->n_ids + d->n_gone; i++) {
+        json_t *o = identity_status(i < d->n_ids ? d->ids[i]
+                                                 : d->gone[i - d->n_ids]);
         size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
 
         if (used + n + 1 > max && i > first) {
@@ -219,7 +253,7 @@ static char *status_json(void *ud, uint32_t first, size_t max)
         json_array_append_new(ids, o);
     }
     json_object_set_new(root, "identities", ids);
-    if (i < d->n_ids)
+    if (i < d->n_ids + d->n_gone)
         json_object_set_new(root, "next", json_integer((json_int_t)i));
     s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
@@ -243,8 +277,9 @@ static void usage(FILE *f)
             "      --version         show the version\n"
             "\n"
             "Runs in the foreground and logs to stderr with sd-daemon priority\n"
-            "prefixes. SIGTERM or SIGINT stop it. See shortcertd(8) and\n"
-            "shortcertd.conf(5).\n",
+            "prefixes. SIGTERM or SIGINT stop it; SIGHUP (or shortcertctl\n"
+            "reload) re-reads the configuration: a bad one is refused and the\n"
+            "running one kept. See shortcertd(8) and shortcertd.conf(5).\n",
             SHORTCERT_DEFAULT_CONFIG);
 }
 
@@ -270,6 +305,507 @@ static int setup_signals(struct daemon *d)
     return 0;
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void fmt_span(int64_t s, char *buf, size_t n)
+{
+    if (s < 0)
+        snprintf(buf, n, "expired");
+    else if (s >= 86400)
+        snprintf(buf, n, "in %lldd%lldh", (long long)(s / 86400),
+                 (long long)(s % 86400 / 3600));
+    else if (s >= 3600)
+        snprintf(buf, n, "in %lldh%lldm", (long long)(s / 3600),
+                 (long long)(s % 3600 / 60));
+    else
+        snprintf(buf, n, "in %lldm", (long long)(s / 60));
+}
+
+/* STATUS=: one line for systemctl status. */
+static void notify_status(struct daemon *d)
+{
+    const char *soonest = NULL;
+    time_t now = time(NULL), soonest_na = 0;
+    unsigned failing = 0, no_cert = 0;
+    char line[512], span[32], more[96] = "";
+
+    for (size_t i = 0; i < d->n_ids; i++) {
+        struct identity *id = d->ids[i];
+
+        pthread_mutex_lock(&id->lock);
+        if (id->failures)
+            failing++;
+        if (!id->cur || !id->cur->leaf)
+            no_cert++;
+        else if (!soonest || id->cur->na < soonest_na) {
+            soonest = id->cfg->name;
+            soonest_na = id->cur->na;
+        }
+        pthread_mutex_unlock(&id->lock);
+    }
+    if (no_cert)
+        snprintf(more, sizeof(more), ", %u without a certificate", no_cert);
+    if (d->n_gone)
+        snprintf(more + strlen(more), sizeof(more) - strlen(more),
+                 ", %zu removed awaiting retirement", d->n_gone);
+    fmt_span((int64_t)(soonest_na - now), span, sizeof(span));
+    if (soonest)
+        snprintf(line, sizeof(line),
+                 "STATUS=%zu identit%s, soonest expiry %s %s, %u failing%s",
+                 d->n_ids, d->n_ids == 1 ? "y" : "ies", soonest, span, failing,
+                 more);
+    else
+        snprintf(line, sizeof(line), "STATUS=%zu identit%s, %u failing%s",
+                 d->n_ids, d->n_ids == 1 ? "y" : "ies", failing, more);
+    notify(line);
+    d->last_status_ms = mono_ms();
+}
+
+/* WATCHDOG=1 at half the interval, but only while the renewal scheduler
+ * is alive too: it records a heartbeat every round (at least every
+ * quarter interval); a stuck one stops the pings and systemd restarts
+ * us.  The event loop being alive is implied by our running here. */
+static void watchdog_tick(struct daemon *d, uint64_t now_ms)
+{
+    struct timespec ts;
+    int64_t age;
+    int w;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    age = d->renewer ? (int64_t)ts.tv_sec - renewer_heartbeat(d->renewer) : 0;
+    w = sched_watchdog(d->watchdog_usec, now_ms - d->last_ping_ms, age);
+    if (w == 0)
+        return;
+    if (w < 0) {
+        if (!d->watchdog_withheld)
+            log_error("The renewal scheduler has not run for %llds; withholding "
+                      "the watchdog ping",
+                      (long long)age);
+        d->watchdog_withheld = true;
+        return;
+    }
+    d->watchdog_withheld = false;
+    notify("WATCHDOG=1");
+    d->last_ping_ms = now_ms;
+}
+
+/* --- configuration reload ----------------------------------------------- */
+
+/* Names of identities whose retirement (revocation, moving the state
+ * directory aside) runs on its own thread: not to be configured again
+ * until it is done.  Static: such a thread may outlive run(). */
+#define RETIRING_MAX 64
+static pthread_mutex_t retiring_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *retiring[RETIRING_MAX];
+
+/* Add (name) or, with done, remove one.  false: no room (add). */
+static bool retiring_mark(const char *name, bool done)
+{
+    bool ok = done;
+
+    pthread_mutex_lock(&retiring_lock);
+    for (size_t i = 0; i < RETIRING_MAX; i++) {
+        if (done && retiring[i] && strcmp(retiring[i], name) == 0) {
+            free(retiring[i]);
+            retiring[i] = NULL;
+            break;
+        }
+        if (!done && !retiring[i]) {
+            retiring[i] = strdup(name);
+            ok = retiring[i] != NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&retiring_lock);
+    return ok;
+}
+
+static bool retiring_has(const char *name)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&retiring_lock);
+    for (size_t i = 0; i < RETIRING_MAX && !found; i++)
+        found = retiring[i] && strcmp(retiring[i], name) == 0;
+    pthread_mutex_unlock(&retiring_lock);
+    return found;
+}
+
+static bool cfg_owns(const struct cfg *c, const struct cfg_identity *ic)
+{
+    return c->n_ids && ic >= c->ids && ic < c->ids + c->n_ids;
+}
+
+/* Free the replaced configurations no identity points into any more. */
+static void old_cfgs_gc(struct daemon *d)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < d->n_old_cfgs; i++) {
+        bool used = false;
+
+        for (size_t j = 0; j < d->n_gone && !used; j++)
+            used = cfg_owns(d->old_cfgs[i], d->gone[j]->cfg);
+        if (used)
+            d->old_cfgs[k++] = d->old_cfgs[i];
+        else
+            cfg_free(d->old_cfgs[i]);
+    }
+    d->n_old_cfgs = k;
+}
+
+static struct identity *take_by_name(struct identity **v, size_t *n,
+                                     const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(v[i]->cfg->name, name) == 0) {
+            struct identity *id = v[i];
+
+            memmove(v + i, v + i + 1, (*n - i - 1) * sizeof(*v));
+            (*n)--;
+            return id;
+        }
+    return NULL;
+}
+
+/* The signing table: the configured identities, then the removed ones. */
+static int publish_tables(struct daemon *d)
+{
+    _cleanup_free_ struct identity **all =
+        calloc(d->n_ids + d->n_gone + 1, sizeof(*all));
+
+    if (!all)
+        return -ENOMEM;
+    memcpy(all, d->ids, d->n_ids * sizeof(*all));
+    if (d->n_gone) /* gone is NULL until a reload removed one */
+        memcpy(all + d->n_ids, d->gone, d->n_gone * sizeof(*all));
+    return ipc_server_set_identities(d->ipc, d->cfg, all, d->n_ids + d->n_gone);
+}
+
+static int reload_config(struct daemon *d, char *err, size_t errlen)
+{
+    _cleanup_free_ enum cfg_change *what = NULL;
+    _cleanup_free_ bool *removed = NULL;
+    _cleanup_free_ struct identity **nids = NULL, **pool = NULL, **ngone = NULL;
+    struct cfg *nc = NULL, **nold;
+    size_t n_pool = d->n_ids, n_ngone = d->n_gone;
+    unsigned n_same = 0, n_changed = 0, n_added = 0, n_removed = 0;
+    time_t now = time(NULL);
+    int r;
+
+    r = cfg_load(d->cfg->path, &cfg_system_resolver, &nc, err, errlen);
+    if (r == 0)
+        r = cfg_check_files(nc, err, errlen);
+    if (r == 0) {
+        what = calloc(nc->n_ids + 1, sizeof(*what));
+        removed = calloc(d->cfg->n_ids + 1, sizeof(*removed));
+        r = what && removed ? cfg_diff(d->cfg, nc, what, removed, err, errlen)
+                            : -ENOMEM;
+    }
+    if (r < 0)
+        goto refused;
+
+    /* The new tables: identities kept are the same objects (their keys,
+     * certificates, counters, schedule); an identity removed by an earlier
+     * reload and configured again comes back as it was. */
+    nids = calloc(nc->n_ids + 1, sizeof(*nids));
+    pool = calloc(d->n_ids + 1, sizeof(*pool));
+    ngone = calloc(d->n_gone + d->n_ids + 1, sizeof(*ngone));
+    nold = realloc(d->old_cfgs, (d->n_old_cfgs + 1) * sizeof(*nold));
+    if (!nids || !pool || !ngone || !nold) {
+        r = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto refused;
+    }
+    d->old_cfgs = nold;
+    memcpy(pool, d->ids, d->n_ids * sizeof(*pool));
+    if (d->n_gone)
+        memcpy(ngone, d->gone, d->n_gone * sizeof(*ngone));
+    for (size_t i = 0; i < nc->n_ids; i++) {
+        const struct cfg_identity *ic = &nc->ids[i];
+
+        nids[i] = take_by_name(pool, &n_pool, ic->name);
+        if (!nids[i])
+            nids[i] = take_by_name(ngone, &n_ngone, ic->name);
+        if (nids[i])
+            continue;
+        if (retiring_has(ic->name)) {
+            r = -EBUSY;
+            snprintf(err, errlen, "identity '%s' is being retired (revoked, "
+                                  "its state moved aside); reload again in a "
+                                  "moment", ic->name);
+            goto undo;
+        }
+        nids[i] = calloc(1, sizeof(**nids));
+        r = nids[i] ? identity_init(nids[i], ic, nc->state_dir) : -ENOMEM;
+        if (r < 0) {
+            if (nids[i])
+                identity_done(nids[i]);
+            free(nids[i]);
+            nids[i] = NULL;
+            snprintf(err, errlen, "cannot set up the new identity '%s' (state "
+                                  "directory)", ic->name);
+            goto undo;
+        }
+    }
+    /* Quiesce the engine: nothing of it may use a setting we replace.
+     * Briefly: signing waits meanwhile, and a provider gives up on a
+     * signature after 1 s by default. */
+    r = renewer_pause(d->renewer, RELOAD_PAUSE_MS);
+    if (r < 0) {
+        snprintf(err, errlen, "a renewal is in progress; reload again in a "
+                              "moment");
+        goto undo;
+    }
+    r = renewer_swap(d->renewer, nc, nids, nc->n_ids);
+    if (r < 0) {
+        renewer_resume(d->renewer);
+        snprintf(err, errlen, "out of memory");
+        goto undo;
+    }
+    pthread_rwlock_wrlock(&d->tables_lock);
+    for (size_t i = 0; i < nc->n_ids; i++) {
+        struct identity *id = nids[i];
+        bool was_gone = id->removed_at != 0;
+
+        if (was_gone) {
+            id->removed_at = 0;
+            log_notice("Identity '%s' is configured again; it is kept and "
+                       "renewed as before",
+                       nc->ids[i].name);
+        }
+        if (what[i] == CFG_ADDED && !was_gone && id->cfg == &nc->ids[i]) {
+            n_added++;
+            log_notice("Identity '%s' added; enrolling it", id->cfg->name);
+        } else if (was_gone || what[i] == CFG_CHANGED) {
+            n_changed++;
+            identity_reconfigure(id, &nc->ids[i]);
+            if (!was_gone)
+                log_notice("Identity '%s': settings changed; applied (a change "
+                           "of names, lifetime or key type re-enrolls it)",
+                           id->cfg->name);
+        } else {
+            n_same++;
+            pthread_mutex_lock(&id->lock);
+            id->cfg = &nc->ids[i]; /* equal settings, the new copy */
+            pthread_mutex_unlock(&id->lock);
+        }
+    }
+    for (size_t i = 0; i < n_pool; i++) {
+        struct identity *id = pool[i];
+
+        id->removed_at = now;
+        ngone[n_ngone++] = id;
+        n_removed++;
+        log_warning("Identity '%s' was removed from the configuration: it is "
+                    "no longer renewed, but services may still sign with it "
+                    "until it has been unused for %llds (retire-after) or its "
+                    "certificate expires; then it is retired%s",
+                    id->cfg->name, (long long)nc->retire_after_s,
+                    id->cfg->revoke_on_remove ? " and its certificate revoked"
+                                              : "");
+    }
+    d->old_cfgs[d->n_old_cfgs++] = d->cfg;
+    d->cfg = nc;
+    free(d->ids);
+    d->ids = TAKE_PTR(nids);
+    d->n_ids = nc->n_ids;
+    free(d->gone);
+    d->gone = TAKE_PTR(ngone);
+    d->n_gone = n_ngone;
+    r = publish_tables(d);
+    old_cfgs_gc(d);
+    pthread_rwlock_unlock(&d->tables_lock);
+    renewer_resume(d->renewer);
+    if (r < 0)
+        log_error_errno(r, "Cannot update the signing socket's table");
+    for (size_t i = 0; i < d->n_ids; i++)
+        if (d->ids[i]->cfg == &nc->ids[i] && what[i] != CFG_SAME)
+            targets_write_files(d->ids[i]);
+    if (d->level_override < 0)
+        hlp_log_set_level(nc->log_level);
+    snprintf(err, errlen,
+             "configuration reloaded: %u added, %u changed, %u removed, %u "
+             "unchanged",
+             n_added, n_changed, n_removed, n_same);
+    log_notice("Configuration %s reloaded: %u added, %u changed, %u removed, "
+               "%u unchanged",
+               nc->path, n_added, n_changed, n_removed, n_same);
+    return 0;
+
+undo:
+    for (size_t i = 0; nids && i < nc->n_ids; i++)
+        if (nids[i] && nids[i]->cfg == &nc->ids[i]) {
+            /* created by this attempt: its directory stays, nothing else */
+            identity_done(nids[i]);
+            free(nids[i]);
+        }
+refused:
+    log_error("Configuration reload refused: %s; the running configuration "
+              "stays in effect",
+              err);
+    cfg_free(nc);
+    return r < 0 ? r : -EINVAL;
+}
+
+struct retire_job {
+    struct identity *id;
+    char *name, *ca_url, *ca_root, *state_dir;
+    bool revoke;
+};
+
+/* Phase 2 of a removal, off the event loop: revoke (if asked), move the
+ * state directory aside (its keys are kept, never silently deleted),
+ * free the identity.  The identity is in no table any more. */
+static void *retire_main(void *arg)
+{
+    struct retire_job *j = arg;
+    struct identity *id = j->id;
+    struct keygen *g = identity_current(id);
+    char err[512] = "", serial[80] = "", aside[PATH_MAX], stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (j->revoke && g && g->leaf && now < g->na) {
+        struct stepca *c = NULL;
+        int r = stepca_new(j->ca_url, j->ca_root, 30, &c);
+
+        if (r == 0)
+            r = stepca_revoke_mtls(c, g->leaf, g->chain, g->key,
+                                   REVOKE_REASON_CESSATION,
+                                   "identity removed from the shortcertd "
+                                   "configuration",
+                                   serial, sizeof(serial), err, sizeof(err));
+        else
+            snprintf(err, sizeof(err), "cannot set up a client for %s",
+                     j->ca_url);
+        stepca_free(c);
+        if (r == 0)
+            log_notice("AUDIT revoked identity=%s serial=%s method=mtls "
+                       "reason=cessationOfOperation (serial %s in hex)",
+                       j->name, serial, g->serial);
+        else
+            log_error("Identity '%s': could not revoke its certificate (serial "
+                      "%s) at %s: %s",
+                      j->name, g->serial, j->ca_url, err);
+    } else if (j->revoke) {
+        log_notice("Identity '%s': no valid certificate left to revoke",
+                   j->name);
+    }
+    keygen_unref(g);
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(aside, sizeof(aside), "%s/identities/.removed-%s-%s", j->state_dir,
+             j->name, stamp);
+    if (rename(id->dir, aside) == 0)
+        log_notice("AUDIT removed identity=%s state=%s (moved aside, keys "
+                   "kept)",
+                   j->name, aside);
+    else
+        log_error_errno(negerrno(), "Identity '%s' retired, but its state "
+                                    "directory %s could not be moved aside",
+                        j->name, id->dir);
+    identity_done(id);
+    free(id);
+    retiring_mark(j->name, true);
+    free(j->name);
+    free(j->ca_url);
+    free(j->ca_root);
+    free(j->state_dir);
+    free(j);
+    return NULL;
+}
+
+/* Retire the removed identities that nobody used for retire-after, or
+ * whose certificate expired: they stop signing at once. */
+static void retire_tick(struct daemon *d)
+{
+    time_t now = time(NULL);
+
+    for (size_t i = 0; i < d->n_gone;) {
+        struct identity *id = d->gone[i];
+        time_t last = (time_t)atomic_load(&id->last_signed), na = 0;
+        struct retire_job *j;
+        pthread_attr_t attr;
+        pthread_t t;
+        bool expired;
+
+        if (last < id->removed_at)
+            last = id->removed_at;
+        pthread_mutex_lock(&id->lock);
+        if (id->cur && id->cur->leaf)
+            na = id->cur->na;
+        pthread_mutex_unlock(&id->lock);
+        expired = !na || now >= na;
+        if (!expired && now - last < d->cfg->retire_after_s) {
+            i++;
+            continue;
+        }
+        j = calloc(1, sizeof(*j));
+        if (!j)
+            return;
+        j->id = id;
+        j->name = strdup(id->cfg->name);
+        j->ca_url = strdup(id->cfg->ca_url);
+        j->ca_root = strdup(id->cfg->ca_root);
+        j->state_dir = strdup(d->cfg->state_dir);
+        j->revoke = id->cfg->revoke_on_remove;
+        if (!j->name || !j->ca_url || !j->ca_root || !j->state_dir ||
+            !retiring_mark(j->name, false)) { /* full: at the next tick */
+            free(j->name);
+            free(j->ca_url);
+            free(j->ca_root);
+            free(j->state_dir);
+            free(j);
+            return;
+        }
+        log_notice("Identity '%s' (removed from the configuration) is retired: "
+                   "%s; it no longer signs",
+                   j->name,
+                   expired ? "its certificate expired"
+                           : "no service signed with it for retire-after");
+        pthread_rwlock_wrlock(&d->tables_lock);
+        memmove(d->gone + i, d->gone + i + 1,
+                (d->n_gone - i - 1) * sizeof(*d->gone));
+        d->n_gone--;
+        if (publish_tables(d) < 0)
+            log_error("Cannot update the signing socket's table");
+        old_cfgs_gc(d);
+        pthread_rwlock_unlock(&d->tables_lock);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, retire_main, j) != 0)
+            retire_main(j);
+        pthread_attr_destroy(&attr);
+    }
+}
+
+static void do_reload(struct daemon *d, char *err, size_t errlen, int *ret)
+{
+    char line[64];
+
+    snprintf(line, sizeof(line), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)mono_ms() * 1000ull);
+    notify(line);
+    *ret = reload_config(d, err, errlen);
+    notify("READY=1");
+    notify_status(d);
+}
+
+static int admin_reload(void *ud, char *err, size_t errlen)
+{
+    int r;
+
+    do_reload(ud, err, errlen, &r);
+    return r;
+}
+
 /* Returns true when the daemon should stop. */
 static bool handle_signal(struct daemon *d)
 {
@@ -282,11 +818,14 @@ static bool handle_signal(struct daemon *d)
             log_notice("Received %s; stopping",
                        si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             return true;
-        case SIGHUP:
-            log_notice("Received SIGHUP: configuration reload is not "
-                       "implemented in this version; restart shortcertd to "
-                       "apply a changed configuration, ignoring");
+        case SIGHUP: {
+            char err[CFG_ERR_MAX];
+            int r;
+
+            log_notice("Received SIGHUP: reloading %s", d->cfg->path);
+            do_reload(d, err, sizeof(err), &r);
             break;
+        }
         default:
             break;
         }
@@ -355,13 +894,36 @@ static int run(struct daemon *d)
 {
     struct epoll_event evs[64];
     bool stop = false;
+    int tick_ms = 1000;
 
+#if HAVE_LIBSYSTEMD
+    if (sd_watchdog_enabled(0, &d->watchdog_usec) <= 0)
+        d->watchdog_usec = 0;
+#endif
+    if (d->watchdog_usec) {
+        int64_t beat = (int64_t)(d->watchdog_usec / 4000000);
+
+        renewer_set_heartbeat(d->renewer, beat < 1 ? 1 : beat);
+        if (d->watchdog_usec / 2000 < (uint64_t)tick_ms)
+            tick_ms = (int)(d->watchdog_usec / 2000) ? (int)(d->watchdog_usec / 2000) : 1;
+        log_info("Watchdog: pinging systemd every %llums",
+                 (unsigned long long)(d->watchdog_usec / 2000));
+    }
     notify("READY=1");
+    notify_status(d);
     log_notice("shortcertd %s ready: %zu identit%s", PACKAGE_VERSION, d->n_ids,
                d->n_ids == 1 ? "y" : "ies");
     while (!stop) {
-        int n = epoll_wait(d->epfd, evs, (int)ELEMENTSOF(evs), -1);
+        int n = epoll_wait(d->epfd, evs, (int)ELEMENTSOF(evs), tick_ms);
+        uint64_t now_ms = mono_ms();
 
+        watchdog_tick(d, now_ms);
+        if (now_ms - d->last_status_ms >= STATUS_EVERY_S * 1000)
+            notify_status(d);
+        if (now_ms - d->last_retire_ms >= 1000) {
+            retire_tick(d);
+            d->last_retire_ms = now_ms;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -394,7 +956,7 @@ int main(int argc, char **argv)
     const char *config = SHORTCERT_DEFAULT_CONFIG;
     bool check = false, dump = false;
     int level = -1, c, r;
-    struct daemon d = { .epfd = -1, .sigfd = -1 };
+    struct daemon d = { .epfd = -1, .sigfd = -1, .level_override = -1 };
     char err[CFG_ERR_MAX];
     size_t inited = 0;
     bool worker_gone;
@@ -453,6 +1015,8 @@ int main(int argc, char **argv)
         return 0;
     }
     hlp_log_set_level(level >= 0 ? level : d.cfg->log_level);
+    d.level_override = level;
+    pthread_rwlock_init(&d.tables_lock, NULL);
     if (geteuid() != 0) {
         log_error("shortcertd must run as root: it owns the private keys, and "
                   "the provider only trusts a root peer");
@@ -489,17 +1053,23 @@ int main(int argc, char **argv)
         goto out;
     }
     for (; inited < d.n_ids; inited++) {
-        r = identity_init(&d.ids[inited], &d.cfg->ids[inited], d.cfg->state_dir);
+        d.ids[inited] = calloc(1, sizeof(**d.ids));
+        if (!d.ids[inited]) {
+            r = -ENOMEM;
+            goto out;
+        }
+        r = identity_init(d.ids[inited], &d.cfg->ids[inited], d.cfg->state_dir);
         if (r < 0) {
             inited++;
             goto out;
         }
-        targets_write_files(&d.ids[inited]);
+        targets_write_files(d.ids[inited]);
     }
     {
         struct ipc_hooks hooks = {
             .status = status_json,
             .request = admin_request,
+            .reload = admin_reload,
             .ud = &d,
         };
         int fds[16], tcp;
@@ -543,9 +1113,23 @@ out:
     ipc_server_free(d.ipc);
     if (worker_gone) {
         http01_free(d.http01);
-        for (size_t i = 0; i < inited; i++)
-            identity_done(&d.ids[i]);
+        /* a reload may have replaced the table: all of it was inited */
+        if (d.renewer)
+            inited = d.n_ids;
+        for (size_t i = 0; d.ids && i < inited; i++) {
+            if (d.ids[i])
+                identity_done(d.ids[i]);
+            free(d.ids[i]);
+        }
+        for (size_t i = 0; i < d.n_gone; i++) {
+            identity_done(d.gone[i]);
+            free(d.gone[i]);
+        }
         free(d.ids);
+        free(d.gone);
+        for (size_t i = 0; i < d.n_old_cfgs; i++)
+            cfg_free(d.old_cfgs[i]);
+        free(d.old_cfgs);
         cfg_free(d.cfg);
     }
     if (d.sigfd >= 0)

@@ -58,7 +58,7 @@ struct prov_entry {
 
 struct renewer {
     const struct cfg *cfg;
-    struct identity *ids;
+    struct identity **ids; /* the engine's own table (renewer_swap) */
     size_t n_ids;
     struct http01 *responder;
 
@@ -69,6 +69,10 @@ struct renewer {
     struct job *queue;     /* ring of n_ids slots: one job per identity */
     size_t qhead, qlen;
     bool stop;
+    bool paused;           /* renewer_pause(): no new jobs */
+    unsigned busy;         /* workers running a job */
+    _Atomic int64_t beat;  /* monotonic s of the scheduler's last round */
+    int64_t beat_max_s;    /* the scheduler's longest sleep */
     unsigned running;      /* threads not yet ended */
     pthread_t sched;
     bool sched_started;
@@ -79,9 +83,11 @@ struct renewer {
     struct prov_entry *provs;
     size_t n_provs;
 
-    /* every CA the identities use (by URL): request latency and health */
-    struct ca_state *cas;
-    size_t n_cas;
+    /* every CA the identities use (by URL): request latency and health;
+     * each allocated once and kept until the engine stops (workers'
+     * clients point at their latency), new ones appended by a reload */
+    struct ca_state **cas;
+    size_t n_cas, cap_cas;
     pthread_t health;
     bool health_started;
     pthread_cond_t health_wake;
@@ -126,8 +132,8 @@ static bool transient(int r)
 static struct ca_state *find_ca(struct renewer *r, const char *url)
 {
     for (size_t i = 0; i < r->n_cas; i++)
-        if (strcmp(r->cas[i].url, url) == 0)
-            return &r->cas[i];
+        if (strcmp(r->cas[i]->url, url) == 0)
+            return r->cas[i];
     return NULL;
 }
 
@@ -731,16 +737,17 @@ static void *worker_main(void *arg)
         struct job job;
         struct identity *id;
 
-        while (!r->stop && r->qlen == 0)
+        while (!r->stop && (r->qlen == 0 || r->paused))
             pthread_cond_wait(&r->work, &r->lock);
         if (r->stop)
             break;
         job = r->queue[r->qhead];
         r->qhead = (r->qhead + 1) % r->n_ids;
         r->qlen--;
+        r->busy++;
+        id = r->ids[job.idx];
         pthread_mutex_unlock(&r->lock);
 
-        id = &r->ids[job.idx];
         if (job.kind == JOB_DELIVER)
             (void)identity_deliver(id);
         else
@@ -750,7 +757,9 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&id->lock);
         id->in_flight = false;
         pthread_mutex_unlock(&id->lock);
+        r->busy--;
         pthread_cond_signal(&r->wake);
+        pthread_cond_broadcast(&r->ended); /* renewer_pause() waits */
     }
     r->running--;
     pthread_cond_broadcast(&r->ended);
@@ -770,7 +779,7 @@ static void *worker_main(void *arg)
  * at which it next needs a look. */
 static time_t consider(struct renewer *r, size_t i, time_t now)
 {
-    struct identity *id = &r->ids[i];
+    struct identity *id = r->ids[i];
     struct renew_facts f = { 0 };
     struct keygen *g;
     struct job job = { .idx = i };
@@ -838,8 +847,17 @@ static void *scheduler_main(void *arg)
         time_t now = time(NULL), next = now + SCHED_MAX_SLEEP_S;
         struct timespec ts;
 
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        atomic_store(&r->beat, (int64_t)ts.tv_sec);
+        if (r->beat_max_s && next > now + r->beat_max_s)
+            next = now + r->beat_max_s;
+        if (r->paused) {
+            ts.tv_sec += next - now;
+            (void)pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+            continue;
+        }
         for (size_t i = 0; i < r->n_ids; i++) {
-            time_t t = identity_expire_old(&r->ids[i], now);
+            time_t t = identity_expire_old(r->ids[i], now);
 
             if (t && t < next)
                 next = t;
@@ -867,29 +885,48 @@ static void *scheduler_main(void *arg)
 /* --- CA health ----------------------------------------------------------- */
 
 /* The CAs of the configuration, each once (by URL). */
-static int cas_init(struct renewer *r)
+static int cas_add(struct renewer *r, struct identity **ids, size_t n_ids)
 {
-    r->cas = calloc(r->n_ids ? r->n_ids : 1, sizeof(*r->cas));
-    if (!r->cas)
-        return -ENOMEM;
-    for (size_t i = 0; i < r->n_ids; i++) {
-        const struct cfg_identity *c = r->ids[i].cfg;
+    for (size_t i = 0; i < n_ids; i++) {
+        const struct cfg_identity *c = ids[i]->cfg;
         struct ca_state *ca;
 
         if (find_ca(r, c->ca_url))
             continue;
-        ca = &r->cas[r->n_cas];
+        if (r->n_cas == r->cap_cas) {
+            size_t cap = r->cap_cas ? r->cap_cas * 2 : 4;
+            struct ca_state **nv = realloc(r->cas, cap * sizeof(*nv));
+
+            if (!nv)
+                return -ENOMEM;
+            r->cas = nv;
+            r->cap_cas = cap;
+        }
+        ca = calloc(1, sizeof(*ca));
+        if (!ca)
+            return -ENOMEM;
         ca->url = strdup(c->ca_url);
         ca->root = strdup(c->ca_root);
         if (!ca->url || !ca->root) {
             free(ca->url);
             free(ca->root);
+            free(ca);
             return -ENOMEM;
         }
         atomic_init(&ca->up, -1);
-        r->n_cas++;
+        r->cas[r->n_cas++] = ca;
     }
     return 0;
+}
+
+static void cas_free(struct renewer *r)
+{
+    for (size_t i = 0; i < r->n_cas; i++) {
+        free(r->cas[i]->url);
+        free(r->cas[i]->root);
+        free(r->cas[i]);
+    }
+    free(r->cas);
 }
 
 /* GET /health of every CA, every ca-health-interval: the CA-availability
@@ -897,16 +934,37 @@ static int cas_init(struct renewer *r)
 static void *health_main(void *arg)
 {
     struct renewer *r = arg;
-    struct stepca **h = calloc(r->n_cas ? r->n_cas : 1, sizeof(*h));
+    struct stepca **h = NULL;
+    size_t n_h = 0;
     char err[512];
 
     pthread_mutex_lock(&r->lock);
     while (!r->stop) {
         struct timespec ts;
+        size_t n_cas = r->n_cas; /* a reload may append CAs */
+        struct ca_state **cas = r->cas;
 
+        if (n_cas > n_h) {
+            struct stepca **nh = realloc(h, n_cas * sizeof(*nh));
+
+            if (nh) {
+                memset(nh + n_h, 0, (n_cas - n_h) * sizeof(*nh));
+                h = nh;
+                n_h = n_cas;
+            }
+        }
+        n_cas = n_cas < n_h ? n_cas : n_h;
+        /* the table itself may be reallocated by renewer_swap(): copy */
+        _cleanup_free_ struct ca_state **snap =
+            calloc(n_cas ? n_cas : 1, sizeof(*snap));
+
+        if (snap)
+            memcpy(snap, cas, n_cas * sizeof(*snap));
+        else
+            n_cas = 0;
         pthread_mutex_unlock(&r->lock);
-        for (size_t i = 0; h && i < r->n_cas; i++) {
-            struct ca_state *ca = &r->cas[i];
+        for (size_t i = 0; h && i < n_cas; i++) {
+            struct ca_state *ca = snap[i];
             int rc, was;
 
             if (!h[i] && stepca_new(ca->url, ca->root, 10, &h[i]) < 0)
@@ -930,7 +988,7 @@ static void *health_main(void *arg)
     r->running--;
     pthread_cond_broadcast(&r->ended);
     pthread_mutex_unlock(&r->lock);
-    for (size_t i = 0; h && i < r->n_cas; i++)
+    for (size_t i = 0; h && i < n_h; i++)
         stepca_free(h[i]);
     free(h);
     return NULL;
@@ -943,14 +1001,14 @@ size_t renewer_ca_views(struct renewer *r, struct metrics_ca_view *out,
 
     for (size_t i = 0; r && i < r->n_cas && n < max; i++, n++)
         out[n] = (struct metrics_ca_view){
-            .url = r->cas[i].url,
-            .up = atomic_load(&r->cas[i].up),
-            .latency = &r->cas[i].latency,
+            .url = r->cas[i]->url,
+            .up = atomic_load(&r->cas[i]->up),
+            .latency = &r->cas[i]->latency,
         };
     return n;
 }
 
-int renewer_start(const struct cfg *cfg, struct identity *ids, size_t n_ids,
+int renewer_start(const struct cfg *cfg, struct identity **ids, size_t n_ids,
                   struct http01 *responder, struct renewer **ret)
 {
     struct renewer *r = calloc(1, sizeof(*r));
@@ -960,18 +1018,17 @@ int renewer_start(const struct cfg *cfg, struct identity *ids, size_t n_ids,
     if (!r)
         return -ENOMEM;
     r->cfg = cfg;
-    r->ids = ids;
+    r->ids = calloc(n_ids ? n_ids : 1, sizeof(*r->ids));
+    if (r->ids)
+        memcpy(r->ids, ids, n_ids * sizeof(*ids));
     r->n_ids = n_ids;
     r->responder = responder;
     r->queue = calloc(n_ids ? n_ids : 1, sizeof(*r->queue));
     r->workers = calloc(cfg->renew_workers ? cfg->renew_workers : 1,
                         sizeof(*r->workers));
-    if (!r->queue || !r->workers || cas_init(r) < 0) {
-        for (size_t i = 0; i < r->n_cas; i++) {
-            free(r->cas[i].url);
-            free(r->cas[i].root);
-        }
-        free(r->cas);
+    if (!r->ids || !r->queue || !r->workers || cas_add(r, ids, n_ids) < 0) {
+        cas_free(r);
+        free(r->ids);
         free(r->queue);
         free(r->workers);
         free(r);
@@ -999,6 +1056,7 @@ int renewer_start(const struct cfg *cfg, struct identity *ids, size_t n_ids,
             free(w);
             break;
         }
+        (void)pthread_setname_np(r->workers[r->n_workers], "sc-renew");
         r->n_workers++;
         r->running++;
     }
@@ -1006,10 +1064,13 @@ int renewer_start(const struct cfg *cfg, struct identity *ids, size_t n_ids,
     if (e == 0) {
         r->sched_started = true;
         r->running++;
+        /* named for ps -L, gdb (and t-62, which stops this one alone) */
+        (void)pthread_setname_np(r->sched, "sc-scheduler");
         e = pthread_create(&r->health, NULL, health_main, r);
         if (e == 0) {
             r->health_started = true;
             r->running++;
+            (void)pthread_setname_np(r->health, "sc-ca-health");
         }
     }
     pthread_mutex_unlock(&r->lock);
@@ -1037,6 +1098,18 @@ void renewer_request(struct renewer *r, struct identity *id, bool rotate)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* CLOCK_REALTIME now + ms (for the "ended" condition variable). */
+static void deadline_in(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
 bool renewer_stop(struct renewer *r, long wait_ms)
 {
     struct timespec ts;
@@ -1044,13 +1117,7 @@ bool renewer_stop(struct renewer *r, long wait_ms)
 
     if (!r)
         return true;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (wait_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    deadline_in(&ts, wait_ms);
     pthread_mutex_lock(&r->lock);
     r->stop = true;
     pthread_cond_broadcast(&r->wake);
@@ -1069,11 +1136,8 @@ bool renewer_stop(struct renewer *r, long wait_ms)
         pthread_join(r->sched, NULL);
     if (r->health_started)
         pthread_join(r->health, NULL);
-    for (size_t i = 0; i < r->n_cas; i++) {
-        free(r->cas[i].url);
-        free(r->cas[i].root);
-    }
-    free(r->cas);
+    cas_free(r);
+    free(r->ids);
     for (unsigned i = 0; i < r->n_workers; i++)
         pthread_join(r->workers[i], NULL);
     for (size_t i = 0; i < r->n_provs; i++) {
@@ -1093,4 +1157,90 @@ bool renewer_stop(struct renewer *r, long wait_ms)
     pthread_mutex_destroy(&r->lock);
     free(r);
     return true;
+}
+
+int renewer_pause(struct renewer *r, long wait_ms)
+{
+    struct timespec ts;
+
+    deadline_in(&ts, wait_ms);
+    pthread_mutex_lock(&r->lock);
+    r->paused = true;
+    /* Jobs not started yet are dropped: the scheduler decides them again
+     * after renewer_resume(), from the (perhaps new) settings. */
+    while (r->qlen > 0) {
+        struct identity *id = r->ids[r->queue[r->qhead].idx];
+
+        pthread_mutex_lock(&id->lock);
+        id->in_flight = false;
+        pthread_mutex_unlock(&id->lock);
+        r->qhead = (r->qhead + 1) % r->n_ids;
+        r->qlen--;
+    }
+    while (r->busy > 0)
+        if (pthread_cond_timedwait(&r->ended, &r->lock, &ts) == ETIMEDOUT)
+            break;
+    if (r->busy > 0) {
+        r->paused = false;
+        pthread_cond_broadcast(&r->wake);
+        pthread_mutex_unlock(&r->lock);
+        return -EBUSY;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+int renewer_swap(struct renewer *r, const struct cfg *cfg,
+                 struct identity **ids, size_t n_ids)
+{
+    struct identity **nids = calloc(n_ids ? n_ids : 1, sizeof(*nids));
+    struct job *nq = calloc(n_ids ? n_ids : 1, sizeof(*nq));
+    int e;
+
+    if (!nids || !nq) {
+        free(nids);
+        free(nq);
+        return -ENOMEM;
+    }
+    memcpy(nids, ids, n_ids * sizeof(*ids));
+    pthread_mutex_lock(&r->lock);
+    e = cas_add(r, ids, n_ids);
+    if (e == 0) {
+        free(r->ids);
+        free(r->queue);
+        r->ids = nids;
+        r->n_ids = n_ids;
+        r->queue = nq; /* empty: renewer_pause() drained it */
+        r->qhead = r->qlen = 0;
+        r->cfg = cfg;
+        nids = NULL;
+        nq = NULL;
+    }
+    pthread_cond_broadcast(&r->health_wake);
+    pthread_mutex_unlock(&r->lock);
+    free(nids);
+    free(nq);
+    return e;
+}
+
+void renewer_resume(struct renewer *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->paused = false;
+    pthread_cond_broadcast(&r->wake);
+    pthread_cond_broadcast(&r->work);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void renewer_set_heartbeat(struct renewer *r, int64_t max_sleep_s)
+{
+    pthread_mutex_lock(&r->lock);
+    r->beat_max_s = max_sleep_s > 0 ? max_sleep_s : 0;
+    pthread_cond_broadcast(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+}
+
+int64_t renewer_heartbeat(struct renewer *r)
+{
+    return r ? atomic_load(&r->beat) : 0;
 }

@@ -21,14 +21,33 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cfg;
 struct identity;
 struct http01;
 struct renewer;
 
-int renewer_start(const struct cfg *cfg, struct identity *ids, size_t n_ids,
+/* ids: a table of n_ids identities (copied; the identities are borrowed
+ * and must outlive the engine or the next renewer_swap()). */
+int renewer_start(const struct cfg *cfg, struct identity **ids, size_t n_ids,
                   struct http01 *responder, struct renewer **ret);
+
+/* Configuration reload: stop handing out jobs, drop the queued ones and
+ * wait at most wait_ms for the running ones.  0: nothing runs until
+ * renewer_resume(); -EBUSY: a job is still running (the engine runs on
+ * as before). */
+int renewer_pause(struct renewer *r, long wait_ms);
+/* While paused: a new configuration and identity table (copied). */
+int renewer_swap(struct renewer *r, const struct cfg *cfg,
+                 struct identity **ids, size_t n_ids);
+void renewer_resume(struct renewer *r);
+
+/* The watchdog: the scheduler wakes at least every max_sleep_s and
+ * records when (monotonic seconds, renewer_heartbeat()); a stuck
+ * scheduler stops the watchdog pings. */
+void renewer_set_heartbeat(struct renewer *r, int64_t max_sleep_s);
+int64_t renewer_heartbeat(struct renewer *r);
 
 /* Ask the engine to stop; wait at most wait_ms for the threads (a request
  * in flight may take longer: everything it writes is atomic, so leaving it

@@ -98,3 +98,15 @@ const char *sched_action_str(enum renew_action a)
         return "none";
     }
 }
+
+int sched_watchdog(uint64_t watchdog_usec, uint64_t since_ping_ms,
+                   int64_t beat_age_s)
+{
+    int64_t limit = (int64_t)(watchdog_usec / 1000000);
+
+    if (!watchdog_usec || since_ping_ms < watchdog_usec / 2000)
+        return 0;
+    if (limit < 3)
+        limit = 3;
+    return beat_age_s > limit ? -1 : 1;
+}

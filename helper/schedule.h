@@ -46,6 +46,13 @@ int sched_failure_level(time_t now, time_t nb, time_t na, bool have_cert);
 /* How long the scheduler may sleep from now until the next deadline. */
 int64_t sched_sleep_s(time_t now, time_t next);
 
+/* The systemd watchdog (WATCHDOG_USEC = watchdog_usec): 1 send WATCHDOG=1
+ * now (half the interval passed since the last ping, since_ping_ms); 0 not
+ * yet; -1 withhold it: the renewal scheduler's last round (beat_age_s ago)
+ * is older than the interval (at least 3 s), so it is stuck. */
+int sched_watchdog(uint64_t watchdog_usec, uint64_t since_ping_ms,
+                   int64_t beat_age_s);
+
 enum renew_action {
     RENEW_NONE = 0,
     RENEW_RENEW,  /* same key: mTLS renew, else token renew */

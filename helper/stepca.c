@@ -1839,11 +1839,62 @@ static int csr_pem(X509_REQ *x, char **ret)
     return *ret ? 0 : -ENOMEM;
 }
 
+static int mtls_post_json(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
+                          EVP_PKEY *key, const char *path, json_t *o)
+{
+    _cleanup_free_ char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+    if (!body)
+        return fail(c, -ENOMEM, "out of memory");
+    return mtls_post(c, leaf, chain, key, path, body);
+}
+
+int stepca_revoke_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
+                       EVP_PKEY *key, int reason_code, const char *reason,
+                       char *ret_serial, size_t serial_len, char *err,
+                       size_t errlen)
+{
+    _cleanup_(jsonp) json_t *o = NULL;
+    _cleanup_(jsonp) json_t *rep = NULL;
+    char serial[80];
+    BIGNUM *bn;
+    char *dec;
+    int r;
+
+    if (!c)
+        return -EINVAL;
+    begin(c, "revoke (mTLS)", err, errlen);
+    r = check_identity(c, leaf, key);
+    if (r < 0)
+        return r;
+    bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
+    dec = bn ? BN_bn2dec(bn) : NULL;
+    BN_free(bn);
+    if (!dec)
+        return fail(c, -ENOMEM, "out of memory");
+    o = json_pack("{s:s,s:i,s:s,s:b}", "serial", dec, "reasonCode", reason_code,
+                  "reason", reason ? reason : "", "passive", 1);
+    snprintf(serial, sizeof(serial), "%s", dec);
+    OPENSSL_free(dec);
+    r = mtls_post_json(c, leaf, chain, key, "/1.0/revoke", o);
+    if (r < 0)
+        return r;
+    if (c->status != 200)
+        return fail_http(c, "POST /1.0/revoke");
+    rep = json_loadb(c->body, c->len, 0, NULL);
+    if (!rep || !json_is_string(json_object_get(rep, "status")) ||
+        strcmp(json_string_value(json_object_get(rep, "status")), "ok") != 0)
+        return fail(c, -EBADMSG, "POST /1.0/revoke: HTTP 200 but not {\"status\":\"ok\"}");
+    if (ret_serial && serial_len)
+        snprintf(ret_serial, serial_len, "%s", serial);
+    return 0;
+}
+
 int stepca_rekey_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
                       EVP_PKEY *key, EVP_PKEY *new_key,
                       struct stepca_result *ret, char *err, size_t errlen)
 {
-    _cleanup_free_ char *pem = NULL, *body = NULL;
+    _cleanup_free_ char *pem = NULL;
     _cleanup_(jsonp) json_t *o = NULL;
     X509_REQ *req;
     int r;
@@ -1876,10 +1927,7 @@ int stepca_rekey_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
     if (r < 0)
         return fail(c, r, "out of memory");
     o = json_pack("{s:s}", "csr", pem);
-    body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (!body)
-        return fail(c, -ENOMEM, "out of memory");
-    r = mtls_post(c, leaf, chain, key, "/1.0/rekey", body);
+    r = mtls_post_json(c, leaf, chain, key, "/1.0/rekey", o);
     if (r < 0)
         return r;
     return finish_sign_response(c, "POST /1.0/rekey", new_key, leaf, NULL, 0,

@@ -144,6 +144,15 @@ int stepca_rekey_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
                       EVP_PKEY *key, EVP_PKEY *new_key,
                       struct stepca_result *ret, char *err, size_t errlen);
 
+/* POST /1.0/revoke over mTLS with the certificate itself: a passive
+ * revocation (step-ca stops renewing it; no CRL/OCSP) with reason_code
+ * (RFC 5280 CRLReason, 5 = cessationOfOperation).  0 when step-ca answers
+ * {"status":"ok"}; then the serial revoked, in decimal, is in ret_serial. */
+int stepca_revoke_mtls(struct stepca *c, X509 *leaf, STACK_OF(X509) *chain,
+                       EVP_PKEY *key, int reason_code, const char *reason,
+                       char *ret_serial, size_t serial_len, char *err,
+                       size_t errlen);
+
 /* Load a JWK provisioner's private key: either decrypt the encryptedKey
  * that GET /1.0/provisioners serves for the provisioner called name (PBES2-
  * HS256+A128KW key wrap, A256GCM content; the password from a file or a

@@ -37,6 +37,8 @@ enum ipc_type {
     IPC_REQ_ROTATE = 0x0004, /* admin socket */
     IPC_REQ_FETCH = 0x0005,  /* signing socket: public material; any
                               * version (older daemons: UNKNOWN_TYPE) */
+    IPC_REQ_RELOAD = 0x0006, /* admin socket: re-read the configuration;
+                              * body as RENEW, naming "config" */
     IPC_REP_ERROR = 0x8000,
     IPC_REP_SIGN = 0x8001,
     IPC_REP_STATUS = 0x8002,

@@ -108,6 +108,18 @@ sc_openssl_conf() {
 	EOF
 }
 
+# sc_s_server NAME PORT ID : an unmodified openssl s_server (as nobody, with
+# $T/openssl.cnf, sc_openssl_conf) serving $T/out/ID.crt with the key
+# reference $T/out/ID.ref on PORT; waits until it accepts connections.
+sc_s_server() {
+	local name=$1 port=$2 ident=$3
+	h_bg "$name" setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+		env OPENSSL_CONF="$T/openssl.cnf" openssl s_server -www -accept "$port" \
+		-cert "$T/out/$ident.crt" -cert_chain "$T/out/$ident.crt" -key "$T/out/$ident.ref" \
+		-no-CAfile -no-CApath -no-CAstore
+	h_wait h_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || fail "s_server did not start"
+}
+
 # as_user USER CMD... : run CMD in the namespace as USER (no supplementary
 # groups), the way a service that dropped privileges runs.
 as_user() {

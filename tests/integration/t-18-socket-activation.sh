@@ -31,11 +31,7 @@ sc_wait_file "$T/out/api.crt" || fail "no certificate"
 note "shortcertd took both sockets from the activator and sent READY=1"
 
 sc_openssl_conf "$T/openssl.cnf" "$T/run/shortcert.sock"
-h_bg "$TNAME-s_server" setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
-	env OPENSSL_CONF="$T/openssl.cnf" openssl s_server -www -accept "$PORT" \
-	-cert "$T/out/api.crt" -cert_chain "$T/out/api.crt" -key "$T/out/api.ref" \
-	-no-CAfile -no-CApath -no-CAstore
-h_wait h_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" || fail "s_server did not start"
+sc_s_server "$TNAME-s_server" "$PORT" api
 
 ok=0 bad=0
 for round in 1 2 3; do

@@ -469,6 +469,88 @@ static void t_key_types(void)
     }
 }
 
+/* Reload: what changed between two configurations. */
+#define RELOAD_DAEMON                                                        \
+    "[daemon]\nstate-dir = /var/lib/shortcert\nretire-after = 5m\n"
+#define RELOAD_ID(name, extra)                                               \
+    "[identity " name "]\nnames = " name ".test\n"                            \
+    "ca-url = https://ca.internal.test:9443\n"                               \
+    "ca-root = /etc/shortcert/root.crt\n"                                    \
+    "chain-file = /etc/ssl/" name ".crt\nref-file = /etc/ssl/" name ".ref\n" \
+    "allow-users = www-data\n" extra
+
+static void t_reload_diff(void)
+{
+    struct cfg *a = parse_ok(RELOAD_DAEMON RELOAD_ID("a", "") RELOAD_ID("b", "")
+                                 RELOAD_ID("d", "lifetime = 1h\n")
+                                 RELOAD_ID("e", "")
+                                 "[target e-t]\nidentity = e\n"
+                                 "chain-file = /etc/ssl/e2.crt\n");
+    /* a removed; b unchanged but moved; c added; d and e changed (d's
+     * lifetime, e's target's file); f has only a comment more */
+    struct cfg *b = parse_ok(RELOAD_DAEMON "# new\n" RELOAD_ID("c", "")
+                                 RELOAD_ID("d", "lifetime = 2h\n")
+                                 RELOAD_ID("b", "")
+                                 RELOAD_ID("e", "")
+                                 "[target e-t]\nidentity = e\n"
+                                 "chain-file = /etc/ssl/e3.crt\n");
+    enum cfg_change what[8] = { 0 };
+    bool removed[8] = { false };
+    char err[CFG_ERR_MAX] = "";
+
+    CU_ASSERT_EQUAL(a->retire_after_s, 300);
+    CU_ASSERT_FALSE(a->ids[0].revoke_on_remove);
+    CU_ASSERT_EQUAL_FATAL(cfg_diff(a, b, what, removed, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(what[0], CFG_ADDED);   /* c */
+    CU_ASSERT_EQUAL(what[1], CFG_CHANGED); /* d */
+    CU_ASSERT_EQUAL(what[2], CFG_SAME);    /* b */
+    CU_ASSERT_EQUAL(what[3], CFG_CHANGED); /* e: its [target] */
+    CU_ASSERT_TRUE(removed[0]);            /* a */
+    CU_ASSERT_FALSE(removed[1]);
+    CU_ASSERT_FALSE(removed[2]);
+    CU_ASSERT_FALSE(removed[3]);
+    /* equal to itself, not to another identity */
+    CU_ASSERT_TRUE(cfg_identity_equal(&a->ids[1], &b->ids[2]));
+    CU_ASSERT_FALSE(cfg_identity_equal(&a->ids[0], &a->ids[1]));
+    cfg_free(a);
+    cfg_free(b);
+
+    /* an allow list, a revoke-on-remove from [defaults] are changes too */
+    a = parse_ok(RELOAD_DAEMON RELOAD_ID("a", ""));
+    b = parse_ok(RELOAD_DAEMON "[defaults]\nrevoke-on-remove = yes\n"
+                     RELOAD_ID("a", ""));
+    CU_ASSERT_TRUE(b->ids[0].revoke_on_remove);
+    CU_ASSERT_EQUAL(cfg_diff(a, b, what, removed, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(what[0], CFG_CHANGED);
+    cfg_free(b);
+    b = parse_ok(RELOAD_DAEMON RELOAD_ID("a", "allow-groups = ssl-cert\n"));
+    CU_ASSERT_EQUAL(cfg_diff(a, b, what, removed, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(what[0], CFG_CHANGED);
+    cfg_free(b);
+
+    /* a daemon setting that cannot change at run time is named */
+    b = parse_ok("[daemon]\nstate-dir = /var/lib/other\n" RELOAD_ID("a", ""));
+    CU_ASSERT_EQUAL(cfg_diff(a, b, what, removed, err, sizeof(err)), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "state-dir changed"));
+    cfg_free(b);
+    b = parse_ok(RELOAD_DAEMON "socket = /run/x.sock\n" RELOAD_ID("a", ""));
+    CU_ASSERT_EQUAL(cfg_diff(a, b, what, removed, err, sizeof(err)), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "[daemon] socket changed"));
+    cfg_free(b);
+    /* ... and one that can (log-level, retire-after) is not refused */
+    b = parse_ok("[daemon]\nstate-dir = /var/lib/shortcert\nretire-after = 1m\n"
+                 "log-level = debug\n" RELOAD_ID("a", ""));
+    CU_ASSERT_EQUAL(cfg_diff(a, b, what, removed, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(what[0], CFG_SAME);
+    cfg_free(b);
+    cfg_free(a);
+
+    parse_bad(RELOAD_DAEMON RELOAD_ID("a", "revoke-on-remove = maybe\n"), 11,
+              "invalid value 'maybe' for 'revoke-on-remove': expected yes or no");
+    parse_bad("[daemon]\nretire-after = soon\n", 2,
+              "invalid duration 'soon' for 'retire-after'");
+}
+
 int cu_register(void)
 {
     static const struct cu_test tests[] = {
@@ -483,6 +565,7 @@ int cu_register(void)
         { "empty file", t_empty_file_ok },
         { "value parsers", t_value_parsers },
         { "key-type and allowed-key-types", t_key_types },
+        { "reload: added, removed, changed, unchanged", t_reload_diff },
         { NULL, NULL },
     };
 

@@ -137,6 +137,22 @@ static void t_plan(void)
     CU_ASSERT_STRING_EQUAL(sched_action_str(RENEW_REKEY), "rekey");
 }
 
+static void t_watchdog(void)
+{
+    /* off without WATCHDOG_USEC */
+    CU_ASSERT_EQUAL(sched_watchdog(0, 100000, 0), 0);
+    /* 60 s: a ping every 30 s */
+    CU_ASSERT_EQUAL(sched_watchdog(60000000, 29999, 1), 0);
+    CU_ASSERT_EQUAL(sched_watchdog(60000000, 30000, 1), 1);
+    CU_ASSERT_EQUAL(sched_watchdog(60000000, 30000, 60), 1);
+    /* a scheduler that has not run for longer than the interval: no ping */
+    CU_ASSERT_EQUAL(sched_watchdog(60000000, 30000, 61), -1);
+    CU_ASSERT_EQUAL(sched_watchdog(60000000, 10, 600), 0); /* not due anyway */
+    /* short intervals: the scheduler gets at least 3 s */
+    CU_ASSERT_EQUAL(sched_watchdog(2000000, 1000, 3), 1);
+    CU_ASSERT_EQUAL(sched_watchdog(2000000, 1000, 4), -1);
+}
+
 int cu_register(void)
 {
     static const struct cu_test tests[] = {
@@ -146,6 +162,7 @@ int cu_register(void)
         { "failure log level", t_failure_level },
         { "bounded sleeps", t_sleep },
         { "what is due", t_plan },
+        { "watchdog pings only with a live scheduler", t_watchdog },
         { NULL, NULL },
     };
 
