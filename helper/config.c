@@ -17,6 +17,8 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,8 +222,22 @@ static char *reader(char *str, int num, void *stream)
         take--;
     if (take > 0 && start[take - 1] == '\r')
         take--;
-    if (num <= 1 || take > (size_t)num - 2 || take > CFG_LINE_MAX) {
-        ps->reader_err = "line too long (the limit is 199 characters; list "
+    ps->off += n;
+    /* a UTF-8 byte order mark before the first line is not content */
+    if (ps->line == 1 && take >= 3 && memcmp(start, "\xEF\xBB\xBF", 3) == 0) {
+        start += 3;
+        take -= 3;
+    }
+    /* '#' or ';' after a blank starts a comment (libinih knows only ';'):
+     * cut it here, so that it can never become part of a value */
+    for (size_t i = 1; i < take; i++)
+        if (start[i] == '#' && (start[i - 1] == ' ' || start[i - 1] == '\t')) {
+            take = i;
+            break;
+        }
+    _Static_assert(CFG_LINE_MAX == 198, "the message below names the limit");
+    if (num <= 1 || take + 2 > (size_t)num || take > CFG_LINE_MAX) {
+        ps->reader_err = "line too long (the limit is 198 characters; list "
                          "keys such as names may be repeated)";
         ps->reader_err_line = ps->line;
         return NULL;
@@ -229,7 +245,6 @@ static char *reader(char *str, int num, void *stream)
     memcpy(str, start, take);
     str[take] = '\n';
     str[take + 1] = '\0';
-    ps->off += n;
     for (const char *p = start; p < start + take; p++) {
         if (*p == ' ' || *p == '\t')
             continue;
@@ -883,6 +898,12 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
                         "'%s': the first argument must be an absolute path (no "
                         "shell, no PATH search), got '%s'",
                         k->name, value), -EINVAL;
+        if (id->n_reload_argv == 0 && strpbrk(value, " \t"))
+            return perr(ps, ps->line,
+                        "'%s': the program '%s' has a blank in its name: "
+                        "give each argument on its own '%s' line (no "
+                        "splitting at blanks)",
+                        k->name, value, k->name), -EINVAL;
         if (id->n_reload_argv >= 64)
             return perr(ps, ps->line, "'%s': too many arguments (64 at most)",
                         k->name), -EINVAL;
@@ -1346,12 +1367,63 @@ static bool path_inside(const char *path, const char *dir)
 }
 
 /* Service files must stay out of the key store and off the socket. */
+/* What a file shortcertd writes must never be: a socket, the configuration
+ * itself, or a file it reads (a CA root, a provisioner secret).  Returns
+ * what path is, or NULL. */
+static const char *protected_path(const struct pstate *ps, const char *path,
+                                  char *buf, size_t n)
+{
+    const struct cfg *c = ps->cfg;
+    const char *sock = c->socket_path ? c->socket_path : SHORTCERT_DEFAULT_SOCKET;
+    const char *admin = c->admin_socket ? c->admin_socket
+                                        : SHORTCERT_DEFAULT_ADMIN_SOCKET;
+
+    if (strcmp(path, sock) == 0)
+        return "the signing socket";
+    if (strcmp(path, admin) == 0)
+        return "the admin socket";
+    if (c->metrics_socket && strcmp(path, c->metrics_socket) == 0)
+        return "the metrics socket";
+    if (strcmp(path, ps->path) == 0)
+        return "this configuration file";
+    for (size_t i = 0; i < ps->n_ids; i++) {
+        const struct cfg_identity *id = &ps->ids[i].id;
+        const char *what = NULL;
+
+        if (id->ca_root && strcmp(path, id->ca_root) == 0)
+            what = "ca-root";
+        else if (id->jwk_password_file &&
+                 strcmp(path, id->jwk_password_file) == 0)
+            what = "jwk-password-file";
+        else if (id->jwk_key_file && strcmp(path, id->jwk_key_file) == 0)
+            what = "jwk-key-file";
+        if (what) {
+            snprintf(buf, n, "the %s of [identity %s]", what, id->name);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
 static int check_output_places(struct pstate *ps)
 {
     const struct cfg *c = ps->cfg;
     const char *state = c->state_dir ? c->state_dir : SHORTCERT_DEFAULT_STATEDIR;
     const char *sock = c->socket_path ? c->socket_path : SHORTCERT_DEFAULT_SOCKET;
+    const char *admin = c->admin_socket ? c->admin_socket
+                                        : SHORTCERT_DEFAULT_ADMIN_SOCKET;
+    char buf[256];
+    const char *what;
 
+    if (strcmp(sock, admin) == 0)
+        return perr(ps, 1, "socket and admin-socket are both %s", sock),
+               -EINVAL;
+    if (c->metrics_socket && (strcmp(c->metrics_socket, sock) == 0 ||
+                              strcmp(c->metrics_socket, admin) == 0))
+        return perr(ps, 1, "metrics-socket %s is also the %s socket",
+                    c->metrics_socket,
+                    strcmp(c->metrics_socket, sock) == 0 ? "signing" : "admin"),
+               -EINVAL;
     for (size_t i = 0; i < ps->n_ids; i++) {
         const struct cfg_identity *id = &ps->ids[i].id;
         const struct cfg_output *o[2] = { &id->chain, &id->ref };
@@ -1363,11 +1435,25 @@ static int check_output_places(struct pstate *ps)
                             "%s, which holds the private keys",
                             id->name, o[x]->path, state),
                        -EINVAL;
-            if (strcmp(o[x]->path, sock) == 0)
-                return perr(ps, o[x]->line,
-                            "[identity %s]: %s is the signing socket",
-                            id->name, o[x]->path),
+            what = protected_path(ps, o[x]->path, buf, sizeof(buf));
+            if (what)
+                return perr(ps, o[x]->line, "[identity %s]: %s is %s",
+                            id->name, o[x]->path, what),
                        -EINVAL;
+        }
+        for (size_t j = 0; j < id->n_targets; j++) {
+            const struct cfg_target *t = &id->targets[j];
+            const char *f[3] = { t->chain_file, t->ref_file, t->combined_file };
+            const unsigned fl[3] = { t->chain_line, t->ref_line,
+                                     t->combined_line };
+
+            for (int x = 0; x < 3; x++) {
+                what = f[x] ? protected_path(ps, f[x], buf, sizeof(buf)) : NULL;
+                if (what)
+                    return perr(ps, fl[x], "[target %s]: %s is %s", t->name,
+                                f[x], what),
+                           -EINVAL;
+            }
         }
     }
     return 0;
@@ -1609,13 +1695,35 @@ int cfg_load(const char *path, const struct cfg_resolver *res,
     size_t n;
     char eb[128];
 
-    f = fopen(path, "re");
-    if (!f) {
-        int e = negerrno();
+    {
+        /* O_NONBLOCK: a FIFO must not hang the check; only a regular
+         * file is a configuration */
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
-        snprintf(err, errlen, "%s: cannot open: %s", path,
-                 strerror_r(-e, eb, sizeof(eb)));
-        return e;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            int e = negerrno();
+
+            if (fd >= 0)
+                close(fd);
+            snprintf(err, errlen, "%s: cannot open: %s", path,
+                     strerror_r(-e, eb, sizeof(eb)));
+            return e;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            close(fd);
+            snprintf(err, errlen, "%s: not a regular file", path);
+            return -EINVAL;
+        }
+        f = fdopen(fd, "r");
+        if (!f) {
+            int e = negerrno();
+
+            close(fd);
+            snprintf(err, errlen, "%s: cannot open: %s", path,
+                     strerror_r(-e, eb, sizeof(eb)));
+            return e;
+        }
     }
     buf = malloc(CFG_FILE_MAX + 1);
     if (!buf) {
@@ -1712,6 +1820,12 @@ static void dump_output(FILE *f, const char *what, const struct cfg_output *o)
     fprintf(f, "%s-mode = %04o\n", what, (unsigned)o->mode);
 }
 
+static void dump_string(FILE *f, const char *key, const char *v)
+{
+    if (v)
+        fprintf(f, "%s = %s\n", key, v);
+}
+
 void cfg_dump(const struct cfg *c, FILE *f)
 {
     fprintf(f, "# effective configuration from %s\n[daemon]\n", c->path);
@@ -1742,6 +1856,10 @@ void cfg_dump(const struct cfg *c, FILE *f)
             fprintf(f, "log-level = %s\n", lv[c->log_level]);
     }
     fprintf(f, "max-connections-per-uid = %u\n", c->max_conns_per_uid);
+    fprintf(f, "admin-socket = %s\n", c->admin_socket);
+    if (c->admin_gid != (gid_t)-1)
+        fprintf(f, "admin-group = %u\n", (unsigned)c->admin_gid);
+    fprintf(f, "renew-workers = %u\n", c->renew_workers);
     for (size_t i = 0; i < c->n_ids; i++) {
         const struct cfg_identity *id = &c->ids[i];
 
@@ -1754,11 +1872,37 @@ void cfg_dump(const struct cfg *c, FILE *f)
         for (int t = 1; t < CFG_KEY_MAX; t++)
             if (id->allowed_key_types & CFG_KEY_BIT(t))
                 fprintf(f, " %s", cfg_key_type_str((enum cfg_key_type)t));
-        fprintf(f, "\nenroll = acme\n");
+        fprintf(f, "\nenroll = %s\n",
+                id->enroll == CFG_ENROLL_JWK ? "jwk" : "acme");
         fprintf(f, "ca-url = %s\nca-root = %s\nacme-provisioner = %s\n",
                 id->ca_url, id->ca_root, id->acme_provisioner);
+        dump_string(f, "jwk-provisioner", id->jwk_provisioner);
+        dump_string(f, "jwk-password-file", id->jwk_password_file);
+        dump_string(f, "jwk-password-credential", id->jwk_password_credential);
+        dump_string(f, "jwk-key-file", id->jwk_key_file);
         if (id->lifetime_s)
             fprintf(f, "lifetime = %llds\n", (long long)id->lifetime_s);
+        fprintf(f, "renew-at = %u.%u%%\nrenew-jitter = %u.%u%%\n",
+                id->renew_at_pm / 10, id->renew_at_pm % 10,
+                id->renew_jitter_pm / 10, id->renew_jitter_pm % 10);
+        fprintf(f, "retry-floor = %llds\nretry-max = %llds\n",
+                (long long)id->retry_floor_s, (long long)id->retry_max_s);
+        fprintf(f, "rotate-every = %u\nrotate-after = %llds\n"
+                   "rotate-grace = %llds\n",
+                id->rotate_every, (long long)id->rotate_after_s,
+                (long long)id->rotate_grace_s);
+        dump_string(f, "reload-pidfile", id->reload_pidfile);
+        if (id->reload_pidfile && sigabbrev_np(id->reload_signal))
+            fprintf(f, "reload-signal = %s\n", sigabbrev_np(id->reload_signal));
+        for (size_t j = 0; j < id->n_reload_argv; j++)
+            fprintf(f, "reload-argv = %s\n", id->reload_argv[j]);
+        fprintf(f, "reload-timeout = %llds\n", (long long)id->reload_timeout_s);
+        for (size_t j = 0; j < id->n_verify_endpoints; j++)
+            fprintf(f, "verify-endpoint = %s\n", id->verify_endpoints[j]);
+        dump_string(f, "verify-sni", id->verify_sni);
+        fprintf(f, "verify-timeout = %llds\nrevoke-on-remove = %s\n",
+                (long long)id->verify_timeout_s,
+                id->revoke_on_remove ? "yes" : "no");
         dump_output(f, "chain", &id->chain);
         dump_output(f, "ref", &id->ref);
         if (id->n_allow_uids) {

@@ -20,7 +20,7 @@
 #include "target.h"
 #include "tls-purpose.h"
 
-#define CFG_LINE_MAX 199   /* libinih's limit (INI_MAX_LINE - 1) */
+#define CFG_LINE_MAX 198   /* libinih's buffer (INI_MAX_LINE 200) less \n\0 */
 #define CFG_FILE_MAX (1u << 20)
 #define CFG_IDENTITIES_MAX 10000
 #define CFG_NAMES_MAX 100

@@ -380,11 +380,20 @@ static json_t *find_id(json_t *all, const char *name)
 static int cmd_wait(const char *sock, const char *name, long timeout_s)
 {
     struct timespec t0, now;
-    bool told = false;
+    bool told = false, told_unreachable = false, reached = false;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        json_t *all = fetch_status(sock, true), *id;
+        /* the first time shortcertd cannot be reached, say why (once) */
+        json_t *all = fetch_status(sock, told_unreachable), *id;
+
+        reached = all != NULL;
+        if (!all && !told_unreachable) {
+            fprintf(stderr, "shortcertctl: still trying to reach shortcertd "
+                            "at %s\n",
+                    sock);
+            told_unreachable = true;
+        }
 
         if (all) {
             id = find_id(all, name);
@@ -411,8 +420,9 @@ static int cmd_wait(const char *sock, const char *name, long timeout_s)
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (timeout_s > 0 && now.tv_sec - t0.tv_sec >= timeout_s) {
             fprintf(stderr, "shortcertctl: '%s' has no valid certificate after "
-                            "%lds\n",
-                    name, timeout_s);
+                            "%lds%s\n",
+                    name, timeout_s,
+                    reached ? "" : " (shortcertd could not be reached)");
             return 1;
         }
         usleep(500000);

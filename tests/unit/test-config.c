@@ -296,6 +296,33 @@ static void t_paths(void)
               "/etc/ssl/api.crt is inside the state directory /etc/ssl");
     parse_bad("[daemon]\nsocket = /etc/ssl/api.ref\n" GOOD_ID, 8,
               "/etc/ssl/api.ref is the signing socket");
+    parse_bad("[daemon]\nadmin-socket = /etc/ssl/api.crt\n" GOOD_ID, 7,
+              "[identity api]: /etc/ssl/api.crt is the admin socket");
+    parse_bad("[daemon]\nsocket = /run/a.sock\nadmin-socket = /run/a.sock\n"
+              GOOD_ID, 1, "socket and admin-socket are both /run/a.sock");
+    parse_bad("[daemon]\nmetrics-socket = /run/shortcert/shortcert.sock\n"
+              GOOD_ID, 1, "metrics-socket /run/shortcert/shortcert.sock is "
+                          "also the signing socket");
+    parse_bad(GOOD_ID "[identity b]\nnames = b.test\n"
+                      "ca-url = https://ca.internal.test:9443\n"
+                      "ca-root = /r.crt\nchain-file = /etc/shortcert/root.crt\n"
+                      "ref-file = /b.ref\nallow-users = root\n",
+              12, "[identity b]: /etc/shortcert/root.crt is the ca-root of "
+                  "[identity api]");
+    {
+        static const char t[] = GOOD_ID "[target t]\nidentity = api\n"
+                                        "combined-file = /etc/sc.conf\n";
+        struct cfg *x = NULL;
+        char e[CFG_ERR_MAX] = "";
+
+        CU_ASSERT_EQUAL(cfg_parse_buffer("/etc/sc.conf", t, strlen(t), &fake,
+                                         &x, e, sizeof(e)),
+                        -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(e, "/etc/sc.conf:10: [target t]: "
+                                         "/etc/sc.conf is this configuration "
+                                         "file"));
+        cfg_free(x);
+    }
     /* files: a missing ca-root is reported with its line */
     c = parse_ok(GOOD_ID);
     if (c) {
@@ -319,6 +346,128 @@ static void t_long_line_and_nul(void)
                                      err, sizeof(err)),
                     -EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "t.conf:2: contains a NUL byte"));
+    /* exactly the limit passes, one more does not */
+    {
+        char line[CFG_LINE_MAX + 2];
+
+        memset(line, ' ', sizeof(line));
+        memcpy(line, "log-level = info", 16);
+        line[CFG_LINE_MAX] = '\0';
+        snprintf(text, sizeof(text), "[daemon]\n%s\n" GOOD_ID, line);
+        c = parse_ok(text);
+        CU_ASSERT_PTR_NOT_NULL(c);
+        cfg_free(c);
+        line[CFG_LINE_MAX] = ' ';
+        line[CFG_LINE_MAX + 1] = '\0';
+        snprintf(text, sizeof(text), "[daemon]\n%s\n" GOOD_ID, line);
+        parse_bad(text, 2, "line too long (the limit is 198 characters");
+    }
+}
+
+static char *dump_of(const struct cfg *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (!f)
+        return NULL;
+    cfg_dump(c, f);
+    fclose(f);
+    return buf;
+}
+
+/* --dump-config prints every setting: its output parses back to the same
+ * configuration (the same dump again, apart from the header line). */
+static void t_dump_round_trip(void)
+{
+    struct cfg *c = parse_ok(
+        "[daemon]\nadmin-socket = /run/x/admin.sock\nadmin-group = ssl-cert\n"
+        "renew-workers = 7\nmetrics-listen = 127.0.0.1:9464\n"
+        "[identity api]\nnames = api.internal.test, 127.0.0.1\n"
+        "ca-url = https://ca.internal.test:9443\n"
+        "ca-root = /etc/shortcert/root.crt\nchain-file = /etc/ssl/api.crt\n"
+        "ref-file = /etc/ssl/api.ref\nallow-users = www-data\n"
+        "enroll = jwk\njwk-provisioner = ops\n"
+        "jwk-password-file = /etc/shortcert/pw\nlifetime = 2h\n"
+        "renew-at = 70%\nrenew-jitter = 2.5%\nretry-floor = 7s\n"
+        "retry-max = 9m\nrotate-every = 3\nrotate-after = 30d\n"
+        "rotate-grace = 10m\nreload-pidfile = /run/nginx.pid\n"
+        "reload-signal = USR2\nverify-endpoint = 127.0.0.1:443\n"
+        "verify-sni = api.internal.test\nverify-timeout = 4s\n"
+        "revoke-on-remove = yes\n");
+    struct cfg *c2 = NULL;
+    char *d1, *d2, err[CFG_ERR_MAX] = "";
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    d1 = dump_of(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d1);
+    {
+        static const char *const want[] = {
+            "admin-socket = /run/x/admin.sock\n", "renew-workers = 7\n",
+            "enroll = jwk\n", "jwk-provisioner = ops\n",
+            "jwk-password-file = /etc/shortcert/pw\n", "renew-at = 70.0%\n",
+            "renew-jitter = 2.5%\n", "retry-floor = 7s\n",
+            "retry-max = 540s\n", "rotate-every = 3\n",
+            "rotate-grace = 600s\n", "reload-pidfile = /run/nginx.pid\n",
+            "reload-signal = USR2\n", "verify-endpoint = 127.0.0.1:443\n",
+            "verify-sni = api.internal.test\n", "verify-timeout = 4s\n",
+            "revoke-on-remove = yes\n",
+        };
+
+        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+            if (!strstr(d1, want[i])) {
+                CU_FAIL("a setting is missing from the dump");
+                fprintf(stderr, "missing: %s", want[i]);
+            }
+    }
+    CU_ASSERT_EQUAL(cfg_parse_buffer("dump.conf", d1, strlen(d1), &fake, &c2,
+                                     err, sizeof(err)),
+                    0);
+    if (!c2)
+        fprintf(stderr, "dump does not parse: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+    d2 = dump_of(c2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d2);
+    CU_ASSERT_STRING_EQUAL(strchr(d1, '\n'), strchr(d2, '\n'));
+    free(d1);
+    free(d2);
+    cfg_free(c);
+    cfg_free(c2);
+}
+
+/* '#' after a blank is a comment and never part of a value; a byte order
+ * mark before the first line is ignored. */
+static void t_inline_comments_and_bom(void)
+{
+    struct cfg *c = parse_ok("\xEF\xBB\xBF[identity api]   # the API\n"
+                             "names = api.internal.test  # public name\n"
+                             "ca-url = https://ca.internal.test:9443\n"
+                             "ca-root = /etc/shortcert/root.crt\t# root\n"
+                             "chain-file = /etc/ssl/api.crt\n"
+                             "ref-file = /etc/ssl/api.ref ; also a comment\n"
+                             "allow-users = www-data\n"
+                             "reload-argv = /usr/sbin/nginx    # no shell\n"
+                             "reload-argv = -s\nreload-argv = reload\n");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->n_ids, 1);
+    CU_ASSERT_STRING_EQUAL(c->ids[0].name, "api");
+    CU_ASSERT_EQUAL(c->ids[0].n_names, 1);
+    CU_ASSERT_STRING_EQUAL(c->ids[0].names[0], "api.internal.test");
+    CU_ASSERT_STRING_EQUAL(c->ids[0].ca_root, "/etc/shortcert/root.crt");
+    CU_ASSERT_STRING_EQUAL(c->ids[0].ref.path, "/etc/ssl/api.ref");
+    CU_ASSERT_EQUAL(c->ids[0].n_reload_argv, 3);
+    CU_ASSERT_STRING_EQUAL(c->ids[0].reload_argv[0], "/usr/sbin/nginx");
+    cfg_free(c);
+    /* the program named with its arguments on one line */
+    parse_bad(GOOD_ID "reload-argv = /usr/sbin/nginx -s reload\n", 8,
+              "the program '/usr/sbin/nginx -s reload' has a blank in its name");
+    /* '#' inside a word is content */
+    c = parse_ok(GOOD_ID "reload-argv = /usr/bin/x#y\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(c->ids[0].reload_argv[0], "/usr/bin/x#y");
+    cfg_free(c);
 }
 
 /* libinih cuts section names short; ours must not be. */
@@ -561,6 +710,8 @@ int cu_register(void)
         { "cross-key validation errors", t_errors_validation },
         { "paths: normalised, files, places", t_paths },
         { "long line and NUL byte", t_long_line_and_nul },
+        { "inline comments and a byte order mark", t_inline_comments_and_bom },
+        { "--dump-config round trip", t_dump_round_trip },
         { "long identity names are not cut short", t_long_identity_names },
         { "empty file", t_empty_file_ok },
         { "value parsers", t_value_parsers },
