@@ -77,10 +77,17 @@ fi
 reloads=$(hp_reloads "$HD" "$worker")
 note "haproxy master CLI: worker $worker has reloads=$reloads"
 [[ $reloads == 0 ]] || fail "haproxy's worker reports $reloads reloads"
-# haproxy's memory holds what the file on disk holds (a later reload agrees)
-want=$(openssl x509 -in "$HD/api.pem" -noout -serial | cut -d= -f2)
-echo "show ssl cert $HD/api.pem" | h_ns socat stdio "unix-connect:$HD/admin.sock" >"$T/show.txt"
-contains "^Serial: 0*$want$" <"$T/show.txt" || fail "show ssl cert (want $want): $(cat "$T/show.txt")"
+# haproxy's memory holds what the file on disk holds (a later reload
+# agrees).  Renewals go on meanwhile: shortcertd writes the file, then
+# hot-swaps it, so allow an update in flight to finish.
+mem_matches_file() {
+	local want
+	want=$(openssl x509 -in "$HD/api.pem" -noout -serial | cut -d= -f2)
+	echo "show ssl cert $HD/api.pem" | h_ns socat stdio "unix-connect:$HD/admin.sock" >"$T/show.txt"
+	contains "^Serial: 0*$want$" <"$T/show.txt"
+}
+H_WAIT_TRIES=50 H_WAIT_SLEEP=0.2 h_wait mem_matches_file ||
+	fail "show ssl cert (want $(openssl x509 -in "$HD/api.pem" -noout -serial)): $(cat "$T/show.txt")"
 st=$(status_json)
 [[ $(jq -r '.identities[0].targets[0].result' <<<"$st") == served ]] || fail "status: $(jq -c '.identities[0].targets' <<<"$st")"
 (($(jq -r '.identities[0].targets[0].deliveries_ok' <<<"$st") >= 3)) || fail "status counts: $(jq -c '.identities[0].targets' <<<"$st")"
