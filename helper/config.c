@@ -738,6 +738,12 @@ static int parse_value(struct pstate *ps, const struct cfg_key *k, void *base,
                         "invalid http01-listen '%s': expected ADDRESS:PORT "
                         "such as 0.0.0.0:80 or [::]:80",
                         value), -EINVAL;
+        if (strcmp(k->name, "verify-sni") == 0 &&
+            (!cfg_name_valid(value) || cfg_name_is_ip(value)))
+            return perr(ps, ps->line,
+                        "invalid verify-sni '%s': a DNS name such as "
+                        "api.internal.test",
+                        value), -EINVAL;
         if (strcmp(k->name, "metrics-listen") == 0) {
             struct sockaddr_storage ss;
             socklen_t sl;

@@ -460,6 +460,8 @@ static void t_inline_comments_and_bom(void)
     CU_ASSERT_EQUAL(c->ids[0].n_reload_argv, 3);
     CU_ASSERT_STRING_EQUAL(c->ids[0].reload_argv[0], "/usr/sbin/nginx");
     cfg_free(c);
+    parse_bad(GOOD_ID "verify-sni = ../../etc\n", 8, "invalid verify-sni '../../etc'");
+    parse_bad(GOOD_ID "verify-sni = 127.0.0.1\n", 8, "invalid verify-sni");
     /* the program named with its arguments on one line */
     parse_bad(GOOD_ID "reload-argv = /usr/sbin/nginx -s reload\n", 8,
               "the program '/usr/sbin/nginx -s reload' has a blank in its name");
